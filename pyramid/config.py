@@ -1,0 +1,686 @@
+"""The pyramid_train config: read a JSON file, check every key, fill in the defaults.
+
+Types and ranges of single keys are declared once, as pydantic Field constraints on
+`TrainConfig` below; rules that involve several keys (or the file system) are the small
+`_check_*` functions after it.  Every problem is raised as a one-line `ConfigError` that names
+the key (with the index of the bad training point or candidate), shows the bad value and says
+what is allowed; pydantic's own multi-line text never reaches the user.
+
+Keys of features that arrive in later releases (augmentations, pretrained weights, initial
+models, object detection) are validated like any other key and then refused with a
+"<key> is not supported yet" line, so that a config is never half-obeyed.
+
+This module must not import TensorFlow: config errors are reported before TensorFlow loads.
+"""
+
+import difflib
+import json
+import math
+import os
+import typing
+from functools import cached_property
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from pyramid.errors import ConfigError
+
+__all__ = ["TrainConfig", "load_train_config", "validate_train_config"]
+
+DESCENT_ALGORITHMS = (
+    "adadelta", "adagrad", "adam", "adamax", "ftrl", "momentum", "nadam", "rms_prop", "sgd",
+)
+CATEGORICAL_LOSSES = ("crossentropy", "hinge", "kl_divergence", "cosine")
+NUMERIC_LOSSES = ("mean_squared_error", "huber", "mean_percentage_error")
+LOSSES = {"categorical": CATEGORICAL_LOSSES, "numeric": NUMERIC_LOSSES}
+DEFAULT_LOSS = {"categorical": "crossentropy", "numeric": "mean_squared_error"}
+LABEL_KINDS = {"categorical": "strings (categorical)", "numeric": "numbers (numeric)"}
+RESCALE_TYPES = ("warp", "pad", "crop")
+
+# Topologies without pretrained weights: they can only be randomly initialized.
+SCRATCH_TOPOLOGIES = ("simple", "simple_residual")
+TOPOLOGIES = SCRATCH_TOPOLOGIES + ("mobilenet", "mobilenetv2", "resnet18")
+DETECTION_TOPOLOGIES = ("tinyyolov4", "yolov4")
+PRETRAINED_METHODS = ("fine_tune", "use_pretrained")
+TRAINING_METHODS = ("randomly_initialize",) + PRETRAINED_METHODS
+INITIAL_MODEL = "initial_model"
+DETECTION_LATER = "object detection arrives in a later release"
+
+AUGMENTATIONS = (
+    "blur", "brightness", "color_invert", "contrast", "cutout", "deform", "gaussian_noise",
+    "glare", "height_shift", "horizontal_flip", "rotation", "shear", "tint", "vertical_flip",
+    "width_shift", "zoom",
+)
+# The product README spells the flips this way; both spellings are accepted.
+AUGMENTATION_ALIASES = {"flip_horizontal": "horizontal_flip", "flip_vertical": "vertical_flip"}
+
+MAX_SEED = 2**31 - 1
+MAX_SHOWN = 60  # longest bad value quoted in a message
+
+# --------------------------------------------------------------------------------------------
+# Field helpers: each builds the pydantic constraint and the "expected ..." text of its
+# error message from the same numbers, so that the two cannot drift apart.
+
+
+def _or_null(text, nullable):
+    return text + ", or null" if nullable else text
+
+
+def _integer(default=..., lo=None, hi=None, nullable=False):
+    if hi is not None:
+        text = "an integer from %d to %d" % (lo, hi)
+    else:
+        text = "an integer >= %d" % lo
+    return Field(default, ge=lo, le=hi, description=_or_null(text, nullable))
+
+
+def _number(default=..., gt=None, ge=None, lt=None, le=None, nullable=False):
+    if gt is not None:
+        text = "a number greater than %g" % gt
+    elif le is not None:
+        text = "a number from %g to %g" % (ge, le)
+    elif lt is not None:
+        text = "a number from %g up to but not including %g" % (ge, lt)
+    else:
+        text = "a number >= %g" % ge
+    return Field(default, gt=gt, ge=ge, lt=lt, le=le, description=_or_null(text, nullable))
+
+
+def _one_of(default, names, nullable=False):
+    return Field(default, description=_or_null("one of " + ", ".join(names), nullable))
+
+
+def _described(default=..., text="", **constraints):
+    return Field(default, description=text, **constraints)
+
+
+# Labels and augmentation parameters accept several JSON types.  They are checked by plain
+# validators rather than pydantic unions, whose errors would come once per union member.
+
+
+def _check_label(value):
+    if isinstance(value, str) or _is_number(value):
+        return value
+    raise ValueError("not a string or a finite number")
+
+
+def _check_augmentation_value(value):
+    if value is None or isinstance(value, bool) or _is_number(value):
+        return value
+    raise ValueError("not a number, boolean or null")
+
+
+def _check_layer(layer):
+    if not isinstance(layer.get("type"), str):
+        raise ValueError('no string "type"')
+    return layer
+
+
+def _check_image_shape(shape):
+    if not (len(shape) == 3 and 8 <= shape[0] <= 4096 and 8 <= shape[1] <= 4096
+            and shape[2] == 3):
+        raise ValueError("not [width, height, 3]")
+    return shape
+
+
+def _is_number(value):
+    # JSON numbers that fit a float: bool is a subclass of int in Python, NaN/Infinity are
+    # not JSON, and a 400-digit integer cannot be trained on.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+Label = Annotated[Any, AfterValidator(_check_label)]
+AugmentationValue = Annotated[Any, AfterValidator(_check_augmentation_value)]
+Layer = Annotated[dict[str, Any], AfterValidator(_check_layer)]
+Pair = Annotated[list[str], Field(min_length=2, max_length=2)]
+Anchor = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
+
+# strict: 1.0 is not an int, true is not an int, "5" is not a number.
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+class TrainingPoint(BaseModel):
+    """One element of `training_data`."""
+
+    model_config = STRICT
+
+    file: str = _described(text="a non-empty string (a path under image_root)", min_length=1)
+    # None means absent (an explicit null fails the validator: defaults are not validated);
+    # a point without a label is only fine with `boxes`, which are refused later.
+    label: Label = _described(None, "a string (categorical) or a number (numeric)")
+    weight: float = _number(1.0, gt=0)
+    boxes: Optional[list[Any]] = _described(None, "a list of [x1, y1, x2, y2, class] boxes")
+
+
+class TrainConfig(BaseModel):
+    """A validated pyramid_train config: every key with its default applied.
+
+    Built only by `validate_train_config` / `load_train_config`, which also fill in
+    `objective_type` and `loss_function` from the labels and make `image_root` and
+    `output_directory` absolute.  Frozen: a changed config must be validated again.
+    """
+
+    model_config = STRICT
+
+    # Required keys.
+    training_data: list[TrainingPoint] = _described(
+        text="a non-empty list of training points, objects with keys file, label and weight",
+        min_length=1,
+    )
+    image_root: str = _described(text="a string (the directory of the images)")
+    input_image_shape: Annotated[list[int], AfterValidator(_check_image_shape)] = _described(
+        text="[width, height, 3] with width and height integers from 8 to 4096"
+    )
+    output_directory: str = _described(text="a non-empty string (a directory path)", min_length=1)
+    image_network_candidates: list[Pair] = _described(
+        text="a non-empty list of [topology, method] pairs of strings", min_length=1
+    )
+    max_total_time: float = _number(gt=0)
+
+    # Optional keys.
+    batch_size: int = _integer(32, 1, 8192)
+    balance_objective: bool = _described(False, "true or false")
+    descent_algorithm: Literal[DESCENT_ALGORITHMS] = _one_of("adam", DESCENT_ALGORITHMS)
+    learning_rate: float = _number(0.001, gt=0)
+    learning_rate_warmup_iterations: int = _integer(0, 0)
+    holdout_set_size: int = _integer(4096, 1, 8192)
+    # None until validation fills in the default for the objective.
+    loss_function: Optional[Literal[CATEGORICAL_LOSSES + NUMERIC_LOSSES]] = _one_of(
+        None, CATEGORICAL_LOSSES + NUMERIC_LOSSES, nullable=True
+    )
+    max_data_size: int = _integer(1073741824, 0)
+    rescale_type: Literal[RESCALE_TYPES] = _one_of("crop", RESCALE_TYPES)
+    patience: int = _integer(10, 1, 8192)
+    max_seconds_per_update: float = _number(16.0, gt=0)
+    seed: int = _integer(42, 0, MAX_SEED)
+    label_smoothing_factor: float = _number(0.0, ge=0, le=0.5)
+    cheat_on_validation: bool = _described(False, "true or false")
+    max_iterations: Optional[int] = _integer(None, 1, nullable=True)
+    layers: Optional[list[Layer]] = _described(
+        None, 'null or a non-empty list of layer objects, each with a string "type"', min_length=1
+    )
+    # None until validation fills it in from the labels.
+    objective_type: Optional[Literal["categorical", "numeric", "bounding_box"]] = _one_of(
+        None, ("categorical", "numeric", "bounding_box"), nullable=True
+    )
+    augmentation_seed: Optional[int] = _integer(None, 0, MAX_SEED, nullable=True)
+
+    # Optimizer hyper-parameters; null means the optimizer's own default.
+    beta1: Optional[float] = _number(None, ge=0, lt=1, nullable=True)
+    beta2: Optional[float] = _number(None, ge=0, lt=1, nullable=True)
+    epsilon: Optional[float] = _number(None, gt=0, nullable=True)
+    momentum: Optional[float] = _number(None, ge=0, le=1, nullable=True)
+    rho: Optional[float] = _number(None, ge=0, le=1, nullable=True)
+    init_accumulator: Optional[float] = _number(None, ge=0, nullable=True)
+    l1_regularization: Optional[float] = _number(None, ge=0, nullable=True)
+    l2_regularization: Optional[float] = _number(None, ge=0, nullable=True)
+    learning_rate_power: Optional[float] = _number(None, ge=-1, le=0, nullable=True)
+
+    # Keys of later releases: validated here, refused by `_refuse_later_features`.
+    image_augmentations: list[str] = _described(
+        [], "a list of augmentation names: " + ", ".join(AUGMENTATIONS)
+    )
+    augmentation_ranges: dict[str, AugmentationValue] = _described(
+        {}, "an object mapping augmentation names to a number, true/false or null"
+    )
+    initial_model: Optional[str] = _described(
+        None, "null or a non-empty string (a final_model.json path)", min_length=1
+    )
+    bounding_box_anchors: Optional[list[Anchor]] = _described(
+        None, "null or a list of [width, height] pairs of positive integers"
+    )
+    strict_boxes: Optional[bool] = _described(None, "true, false or null")
+
+    # Derived values.  Cached because training reads them per point; `model_copy` below drops
+    # the cache so a copy never carries values computed from the old fields.
+
+    @cached_property
+    def classes(self):
+        """Sorted distinct string labels, or None for a numeric objective."""
+        if self.objective_type != "categorical":
+            return None
+        return sorted({point.label for point in self.training_data})
+
+    @cached_property
+    def labels(self):
+        """Labels in training_data order: strings, or floats for a numeric objective."""
+        if self.objective_type == "numeric":
+            return [float(point.label) for point in self.training_data]
+        return [point.label for point in self.training_data]
+
+    @cached_property
+    def weights(self):
+        return [point.weight for point in self.training_data]
+
+    @cached_property
+    def image_paths(self):
+        return [os.path.join(self.image_root, point.file) for point in self.training_data]
+
+    @property
+    def image_shape_hw(self):
+        width, height, _ = self.input_image_shape
+        return (height, width)
+
+    @property
+    def candidates(self):
+        return [tuple(pair) for pair in self.image_network_candidates]
+
+    @property
+    def loss(self):
+        return self.loss_function
+
+    def model_copy(self, *, update=None, deep=False):
+        copy = super().model_copy(update=update, deep=deep)
+        for name in ("classes", "labels", "weights", "image_paths"):
+            copy.__dict__.pop(name, None)
+        return copy
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry points.
+
+
+def load_train_config(path):
+    """Read the JSON config at `path` and validate it; relative paths in it resolve against
+    the directory of the config file.  Raises ConfigError."""
+    path = os.fspath(path)
+    shown = _quote(path, limit=None)
+    try:
+        with open(path, encoding="utf-8-sig") as stream:
+            text = stream.read()
+    except FileNotFoundError:
+        raise ConfigError("config file %s does not exist" % shown) from None
+    except IsADirectoryError:
+        raise ConfigError("config file %s is a directory, not a JSON file" % shown) from None
+    except UnicodeDecodeError as error:
+        raise ConfigError("config file %s is not UTF-8 text: %s" % (shown, error)) from None
+    except OSError as error:
+        raise ConfigError("cannot read config file %s: %s" % (shown, error.strerror)) from None
+
+    try:
+        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+    except json.JSONDecodeError as error:
+        raise ConfigError(
+            "config file %s is not valid JSON: %s at line %d, column %d"
+            % (shown, error.msg, error.lineno, error.colno)
+        ) from None
+    except _DuplicateKey as error:
+        raise ConfigError("config file %s is not valid: %s" % (shown, error)) from None
+
+    if not isinstance(data, dict):
+        raise ConfigError(
+            "config file %s must hold a JSON object ({...}), not %s" % (shown, _json_type(data))
+        )
+    return validate_train_config(data, base_dir=os.path.dirname(os.path.abspath(path)))
+
+
+def validate_train_config(data, base_dir=None):
+    """Validate a config dict; relative image_root / output_directory resolve against
+    `base_dir` (default: the current directory).  Raises ConfigError."""
+    if not isinstance(data, dict):
+        raise ConfigError("the config must be a JSON object ({...}), not %s" % _json_type(data))
+    try:
+        config = TrainConfig.model_validate(data)
+    except ValidationError as error:
+        # `from None`: pydantic's multi-line report must not reach the user, even with --debug.
+        raise ConfigError(_translate(error, data)) from None
+
+    _refuse_detection(config)
+    objective = _check_labels(config)
+    loss = _check_loss(config, objective)
+    _check_label_smoothing(config, objective)
+    _check_candidates(config)
+    _check_augmentations(config)
+    _refuse_later_features(config)
+    base_dir = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
+    image_root = _check_image_root(config, base_dir)
+    output_directory = _check_output_directory(config, base_dir)
+    _check_image_files(config, image_root)
+
+    return config.model_copy(
+        update={
+            "objective_type": objective,
+            "loss_function": loss,
+            "image_root": image_root,
+            "output_directory": output_directory,
+        }
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Cross-field checks, in the order a user would want to hear about them: what kind of problem
+# this is, then labels, losses, candidates, augmentations, and the file system last.
+
+
+def _refuse_detection(config):
+    # Detection points carry boxes instead of labels, so this comes before the label checks.
+    if config.objective_type == "bounding_box":
+        raise _not_supported('objective_type "bounding_box"', DETECTION_LATER)
+    for index, point in enumerate(config.training_data):
+        if point.boxes is not None:
+            raise _not_supported("training_data[%d].boxes" % index, DETECTION_LATER)
+
+
+def _check_labels(config):
+    """Return the objective ("categorical" or "numeric") that the labels imply."""
+    objective = None
+    for index, point in enumerate(config.training_data):
+        if point.label is None:
+            raise ConfigError('training_data[%d]: missing required key "label"' % index)
+        kind = "categorical" if isinstance(point.label, str) else "numeric"
+        if objective is None:
+            objective = kind
+        elif kind != objective:
+            earlier = "training_data[0]" if index == 1 else "training_data[0..%d]" % (index - 1)
+            raise ConfigError(
+                "training_data[%d].label: %s is %s, but the labels of %s are %s; "
+                "all labels must be strings (categorical) or all numbers (numeric)"
+                % (index, _show(point.label), _a_kind(kind), earlier, LABEL_KINDS[objective])
+            )
+
+    declared = config.objective_type
+    if declared is not None and declared != objective:
+        raise ConfigError(
+            'objective_type: %s does not match the labels, which are %s; use "%s" or remove '
+            "the key" % (_show(declared), LABEL_KINDS[objective], objective)
+        )
+
+    if objective == "categorical":
+        classes = {point.label for point in config.training_data}
+        if len(classes) < 2:
+            raise ConfigError(
+                "training_data: every label is %s; a categorical objective needs at least "
+                "2 distinct classes" % _show(classes.pop())
+            )
+    return objective
+
+
+def _a_kind(kind):
+    return "a string" if kind == "categorical" else "a number"
+
+
+def _check_loss(config, objective):
+    loss = config.loss_function
+    if loss is None:
+        return DEFAULT_LOSS[objective]
+    if loss not in LOSSES[objective]:
+        other = "numeric" if objective == "categorical" else "categorical"
+        raise ConfigError(
+            "loss_function: %s is for %s objectives, but the labels are %s; use one of %s"
+            % (_show(loss), other, LABEL_KINDS[objective], ", ".join(LOSSES[objective]))
+        )
+    return loss
+
+
+def _check_label_smoothing(config, objective):
+    # Smoothing spreads probability over classes; a numeric objective has none.
+    if objective == "numeric" and config.label_smoothing_factor != 0:
+        raise ConfigError(
+            "label_smoothing_factor: %s is not allowed for numeric objectives (the labels are "
+            "numbers); use 0 or remove the key" % _show(config.label_smoothing_factor)
+        )
+
+
+def _check_candidates(config):
+    seen = {}
+    for index, (topology, method) in enumerate(config.image_network_candidates):
+        key = "image_network_candidates[%d]" % index
+        if topology == INITIAL_MODEL:
+            if not method:
+                raise ConfigError(
+                    '%s[1]: "" is not allowed; expected the path of a final_model.json' % key
+                )
+        elif topology not in TOPOLOGIES + DETECTION_TOPOLOGIES:
+            raise ConfigError(
+                "%s[0]: %s is not allowed;%s expected one of %s, or \"%s\" followed by a path"
+                % (
+                    key,
+                    _show(topology),
+                    _did_you_mean(topology, TOPOLOGIES + DETECTION_TOPOLOGIES + (INITIAL_MODEL,)),
+                    ", ".join(TOPOLOGIES),
+                    INITIAL_MODEL,
+                )
+            )
+        elif method not in TRAINING_METHODS:
+            raise ConfigError(
+                "%s[1]: %s is not allowed;%s expected one of %s"
+                % (key, _show(method), _did_you_mean(method, TRAINING_METHODS),
+                   ", ".join(TRAINING_METHODS))
+            )
+        elif topology in SCRATCH_TOPOLOGIES and method in PRETRAINED_METHODS:
+            raise ConfigError(
+                '%s: %s is not allowed; no pretrained weights exist for %s, so its method must '
+                'be "randomly_initialize"' % (key, _show([topology, method]), topology)
+            )
+
+        pair = (topology, method)
+        if pair in seen:
+            raise ConfigError(
+                "%s: %s repeats image_network_candidates[%d]; each candidate may appear once"
+                % (key, _show(list(pair)), seen[pair])
+            )
+        seen[pair] = index
+
+
+def _check_augmentations(config):
+    known = AUGMENTATIONS + tuple(AUGMENTATION_ALIASES)
+    named = [("image_augmentations[%d]" % i, name)
+             for i, name in enumerate(config.image_augmentations)]
+    named += [("augmentation_ranges", name) for name in config.augmentation_ranges]
+    for key, name in named:
+        if name not in known:
+            raise ConfigError(
+                "%s: unknown augmentation %s;%s expected one of %s"
+                % (key, _show(name), _did_you_mean(name, known), ", ".join(AUGMENTATIONS))
+            )
+
+
+def _refuse_later_features(config):
+    """Refuse, one line each, the keys whose features arrive in later releases."""
+    for index, (topology, method) in enumerate(config.image_network_candidates):
+        key = "image_network_candidates[%d] %s" % (index, _show([topology, method]))
+        if topology == INITIAL_MODEL:
+            raise _not_supported(key, "starting from a trained model arrives in a later release")
+        if topology in DETECTION_TOPOLOGIES:
+            raise _not_supported(key, "%s is an object detection topology, and %s"
+                                 % (topology, DETECTION_LATER))
+        if method in PRETRAINED_METHODS:
+            raise _not_supported(key, 'pretrained weights arrive in a later release; use '
+                                 '"randomly_initialize"')
+
+    if config.image_augmentations:
+        raise _not_supported("image_augmentations", "augmentations arrive in a later release; "
+                             "remove the key or give []", config.image_augmentations)
+    if config.augmentation_ranges:
+        raise _not_supported("augmentation_ranges", "augmentations arrive in a later release; "
+                             "remove the key or give {}", config.augmentation_ranges)
+    if config.initial_model is not None:
+        raise _not_supported("initial_model", "starting from a trained model arrives in a "
+                             "later release; remove the key", config.initial_model)
+    for key in ("bounding_box_anchors", "strict_boxes"):
+        if getattr(config, key) is not None:
+            raise _not_supported(key, DETECTION_LATER + "; remove the key", getattr(config, key))
+
+
+def _check_image_root(config, base_dir):
+    image_root = os.path.abspath(os.path.join(base_dir, config.image_root))
+    if not os.path.isdir(image_root):
+        raise ConfigError(
+            "image_root: %s is not an existing directory (looked for %s)"
+            % (_show(config.image_root), _quote(image_root, limit=None))
+        )
+    return image_root
+
+
+def _check_output_directory(config, base_dir):
+    # Created by training; only a file standing in its way can be caught now.
+    output_directory = os.path.abspath(os.path.join(base_dir, config.output_directory))
+    if os.path.exists(output_directory) and not os.path.isdir(output_directory):
+        raise ConfigError(
+            "output_directory: %s exists and is not a directory (%s)"
+            % (_show(config.output_directory), _quote(output_directory, limit=None))
+        )
+    return output_directory
+
+
+def _check_image_files(config, image_root):
+    # Existence only: decoding the images is the data reader's job.
+    for index, point in enumerate(config.training_data):
+        if not os.path.isfile(os.path.join(image_root, point.file)):
+            raise ConfigError(
+                "training_data[%d].file: %s is not an existing file in image_root %s"
+                % (index, _show(point.file), _quote(image_root, limit=None))
+            )
+
+
+def _not_supported(key, reason, value=None):
+    """`key` may carry its value ('objective_type "bounding_box"') when the value, not the
+    key, is the feature that is missing."""
+    message = "%s is not supported yet: %s" % (key, reason)
+    if value is not None:
+        message += " (got %s)" % _show(value)
+    return ConfigError(message)
+
+
+# --------------------------------------------------------------------------------------------
+# Translating pydantic's errors into one line.
+
+_MODELS = {"training_data": TrainingPoint}  # list keys whose elements are models
+
+
+def _translate(error, data):
+    """The message for the first error, preferring unknown keys: a misspelt required key
+    shows up both as unknown and as missing, and the misspelling is the useful half."""
+    details = error.errors()
+    first = min(details, key=lambda detail: detail["type"] != "extra_forbidden")
+    loc = first["loc"]
+    where, model = _model_at(loc[:-1])
+
+    if first["type"] == "extra_forbidden":
+        name = str(loc[-1])
+        hint = _did_you_mean(name, tuple(model.model_fields))
+        if not hint and model is TrainingPoint:
+            hint = " allowed keys are %s" % ", ".join(model.model_fields)
+        elif not hint:
+            hint = " it is not a pyramid_train config key"
+        return _prefixed(where, "unknown key %s;%s" % (_quote(name), hint))
+    if first["type"] == "missing":
+        return _prefixed(where, "missing required key %s" % _quote(str(loc[-1])))
+
+    walked, value = _walk(data, loc)
+    field = _field_at(walked)
+    expected = field.description if field is not None else "a valid value"
+    hint = ""
+    if isinstance(value, str) and field is not None:
+        hint = _did_you_mean(value, _literal_choices(field.annotation))
+    return "%s: %s is not allowed;%s expected %s" % (_path(walked), _show(value), hint, expected)
+
+
+def _model_at(loc):
+    """The display path of a dict-valued location and the model that describes it."""
+    if len(loc) == 2 and loc[0] in _MODELS:
+        return _path(loc), _MODELS[loc[0]]
+    return _path(loc), TrainConfig
+
+
+def _walk(data, loc):
+    """Follow `loc` into the raw data as far as it goes; return the path and the value."""
+    walked, value = [], data
+    for part in loc:
+        if isinstance(part, int) and isinstance(value, list) and 0 <= part < len(value):
+            value = value[part]
+        elif isinstance(part, str) and isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            break
+        walked.append(part)
+    return walked, value
+
+
+def _field_at(walked):
+    """The deepest model field on the path: its description says what is allowed."""
+    if not walked:
+        return None
+    model = _MODELS.get(walked[0])
+    if model is not None and len(walked) >= 3 and walked[2] in model.model_fields:
+        return model.model_fields[walked[2]]
+    return TrainConfig.model_fields.get(walked[0])
+
+
+def _literal_choices(annotation):
+    """The strings of a Literal (or Optional[Literal]) annotation, for did-you-mean."""
+    if typing.get_origin(annotation) is Literal:
+        return tuple(typing.get_args(annotation))
+    return tuple(c for arg in typing.get_args(annotation) for c in _literal_choices(arg))
+
+
+def _path(parts):
+    text = ""
+    for part in parts:
+        if isinstance(part, int):
+            text += "[%d]" % part
+        elif text and not part.isidentifier():
+            text += "[%s]" % _quote(part)
+        else:
+            text += ("." if text else "") + part
+    return text
+
+
+def _prefixed(where, message):
+    return "%s: %s" % (where, message) if where else message
+
+
+# --------------------------------------------------------------------------------------------
+# Showing values.
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _refuse_duplicate_keys(pairs):
+    # json keeps the last of two equal keys silently; a config that says two things is an error.
+    result = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey("key %s appears twice in the same object" % _quote(key))
+        result[key] = value
+    return result
+
+
+def _did_you_mean(name, choices):
+    """' did you mean "x"?' for the closest choice, or ''.  Starts with a space."""
+    matches = difflib.get_close_matches(name, choices, n=1)
+    return ' did you mean "%s"?' % matches[0] if matches else ""
+
+
+def _show(value, limit=MAX_SHOWN):
+    """A value as JSON would spell it (strings in double quotes, null, true), shortened."""
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=repr)
+    except ValueError:  # a circular structure, only possible from Python callers
+        text = repr(value)
+    return _shorten(text, limit)
+
+
+def _quote(text, limit=MAX_SHOWN):
+    return _shorten(json.dumps(str(text), ensure_ascii=False), limit)
+
+
+def _shorten(text, limit):
+    # json.dumps escapes control characters; this also folds Unicode line separators.
+    text = " ".join(text.splitlines())
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return text
+
+
+def _json_type(value):
+    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
+             int: "a number", float: "a number", type(None): "null"}
+    return names.get(type(value), type(value).__name__)

@@ -1,0 +1,177 @@
+"""tf.data pipelines of (images, targets, weights) for classification and regression.
+
+Images come from one of two sources, chosen by `max_data_size`:
+- `MemoryImages`: every image decoded and rescaled once, kept as uint8;
+- `FileImages`: images read, decoded and rescaled from disk for every batch.
+Both give the float32 pixels sensenet computes for the same files (`pyramid.data.reading`).
+
+Row order is drawn with stateless random ops from (seed, epoch), so one seed gives the same
+batches whatever the parallelism.
+"""
+
+import numpy as np
+
+from pyramid.data import reading
+from pyramid.errors import ImageFileError
+from pyramid.importers import tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+DECODE_BATCH = 64
+
+
+class MemoryImages:
+    """All images decoded once into uint8 arrays."""
+
+    def __init__(self, paths, shape_hw, rescale_type):
+        self.paths = list(paths)
+        pixels, content, fill = decode_all(self.paths, shape_hw, rescale_type)
+        self.pixels = tf.constant(pixels)
+        self.content_hw = tf.constant(content)
+        self.fill = tf.constant(fill)
+
+    def batches(self, indices, batch_size, drop_remainder):
+        """A dataset of float32 image batches for a dataset of row indices."""
+
+        def gather(rows):
+            return reading.fill_padding(
+                tf.gather(self.pixels, rows),
+                tf.gather(self.content_hw, rows),
+                tf.gather(self.fill, rows),
+            )
+
+        batched = indices.batch(batch_size, drop_remainder=drop_remainder)
+        return batched.map(lambda rows: (gather(rows), rows), num_parallel_calls=AUTOTUNE)
+
+
+class FileImages:
+    """Images read from disk each time they are needed."""
+
+    def __init__(self, paths, shape_hw, rescale_type):
+        self.paths = list(paths)
+        self.shape_hw = shape_hw
+        self.rescale_type = rescale_type
+        self.path_tensor = tf.constant(self.paths)
+
+    def batches(self, indices, batch_size, drop_remainder):
+        def read(row):
+            path = tf.gather(self.path_tensor, row)
+            return reading.read_parts(path, self.shape_hw, self.rescale_type), row
+
+        def assemble(parts, rows):
+            return reading.fill_padding(*parts), rows
+
+        elements = indices.map(read, num_parallel_calls=AUTOTUNE)
+        batched = elements.batch(batch_size, drop_remainder=drop_remainder)
+        return batched.map(assemble, num_parallel_calls=AUTOTUNE)
+
+
+def image_source(paths, shape_hw, rescale_type, max_data_size):
+    """MemoryImages when the uint8 pixels fit in `max_data_size` bytes, else FileImages."""
+    height, width = shape_hw
+    if len(paths) * height * width * 3 <= max_data_size:
+        return MemoryImages(paths, shape_hw, rescale_type)
+    return FileImages(paths, shape_hw, rescale_type)
+
+
+def decode_all(paths, shape_hw, rescale_type):
+    """uint8 pixels, content sizes and pad fills of every file, decoded in parallel."""
+    for path in paths:
+        reading.check_image_file(path)
+
+    def read(path):
+        return reading.read_parts(path, shape_hw, rescale_type)
+
+    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
+    dataset = dataset.map(read, num_parallel_calls=AUTOTUNE).batch(DECODE_BATCH)
+    parts = ([], [], [])
+    try:
+        for batch in dataset:
+            for collected, part in zip(parts, batch):
+                collected.append(part.numpy())
+    except tf.errors.InvalidArgumentError:
+        raise_first_unreadable(paths, shape_hw, rescale_type)
+        raise
+
+    height, width = shape_hw
+    if not paths:
+        return np.zeros((0, height, width, 3), np.uint8), np.zeros((0, 2), np.int32), np.zeros(0, np.float32)
+    return tuple(np.concatenate(collected) for collected in parts)
+
+
+def raise_first_unreadable(paths, shape_hw, rescale_type):
+    """Find the file whose decoding failed, one at a time (only after a failure)."""
+    for path in paths:
+        try:
+            reading.read_parts(tf.constant(path), shape_hw, rescale_type)
+        except tf.errors.InvalidArgumentError as error:
+            reason = error.message.splitlines()[0] if error.message else "cannot decode"
+            raise ImageFileError(path, reason) from None
+
+
+def shuffled_rows(rows, seed):
+    """An endless dataset of `rows`, freshly permuted in each epoch from (seed, epoch)."""
+    rows = tf.constant(rows, tf.int64)
+    seed = tf.constant(seed, tf.int64)
+
+    def epoch_rows(epoch):
+        permuted = tf.random.experimental.stateless_shuffle(rows, seed=tf.stack([seed, epoch]))
+        return tf.data.Dataset.from_tensor_slices(permuted)
+
+    return tf.data.Dataset.range(2**62).flat_map(epoch_rows)
+
+
+def balanced_rows(rows, classes, seed):
+    """An endless dataset of `rows` in which every class is equally likely at each draw.
+
+    Each draw picks a class uniformly, then a row of that class uniformly (with
+    replacement); draws come in blocks of len(rows) seeded from (seed, block).
+    """
+    rows = np.asarray(rows)
+    classes = np.asarray(classes)[rows]
+    labels, counts = np.unique(classes, return_counts=True)
+    by_class = tf.constant(np.concatenate([rows[classes == c] for c in labels]), tf.int64)
+    starts = tf.constant(np.concatenate([[0], np.cumsum(counts)[:-1]]), tf.int64)
+    counts = tf.constant(counts, tf.int64)
+    block = len(rows)
+    seed = tf.constant(seed, tf.int64)
+
+    def block_rows(index):
+        seeds = tf.random.experimental.stateless_split(tf.stack([seed, index]), num=2)
+        picked = tf.random.stateless_uniform(
+            [block], seeds[0], maxval=len(labels), dtype=tf.int64
+        )
+        position = tf.random.stateless_uniform([block], seeds[1])
+        offset = tf.cast(position * tf.cast(tf.gather(counts, picked), tf.float32), tf.int64)
+        offset = tf.minimum(offset, tf.gather(counts, picked) - 1)
+        return tf.data.Dataset.from_tensor_slices(tf.gather(by_class, tf.gather(starts, picked) + offset))
+
+    return tf.data.Dataset.range(2**62).flat_map(block_rows)
+
+
+def training_dataset(images, targets, weights, rows, batch_size, seed, balance_classes=None):
+    """Endless batches of (images, targets, weights) over the training `rows`.
+
+    `balance_classes`, when given, is a class id per row (of all rows) to balance on.
+    """
+    if balance_classes is None:
+        order = shuffled_rows(rows, seed)
+    else:
+        order = balanced_rows(rows, balance_classes, seed)
+    return _with_targets(images.batches(order, batch_size, True), targets, weights)
+
+
+def evaluation_dataset(images, rows, batch_size):
+    """One pass over `rows`, in order, of image batches only."""
+    order = tf.data.Dataset.from_tensor_slices(tf.constant(rows, tf.int64))
+    batches = images.batches(order, batch_size, False)
+    return batches.map(lambda images, rows: images).prefetch(AUTOTUNE)
+
+
+def _with_targets(batches, targets, weights):
+    targets = tf.constant(targets, tf.float32)
+    weights = tf.constant(weights, tf.float32)
+
+    def attach(images, rows):
+        return images, tf.gather(targets, rows), tf.gather(weights, rows)
+
+    return batches.map(attach, num_parallel_calls=AUTOTUNE).prefetch(AUTOTUNE)

@@ -1,0 +1,62 @@
+"""Choosing the holdout rows used for early stopping and for comparing candidates."""
+
+import numpy as np
+
+HOLDOUT_RATE = 0.2
+# With this few rows a holdout would be too small to mean anything: every row is used both
+# for training and for validation (as the earlier implementation did).
+MIN_ROWS_FOR_HOLDOUT = 32
+NUMERIC_STRATA = 10
+
+
+def strata(labels, categorical):
+    """A stratum id per row: the class, or a label-quantile bin for numeric labels."""
+    if categorical:
+        _, ids = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+        return ids
+    values = np.asarray(labels, dtype=np.float64)
+    edges = np.quantile(values, np.linspace(0, 1, NUMERIC_STRATA + 1)[1:-1])
+    return np.searchsorted(edges, values, side="right")
+
+
+def split_holdout(labels, categorical, holdout_set_size, seed):
+    """(training_rows, holdout_rows): sorted row indices.
+
+    The holdout has min(20% of the rows, holdout_set_size) rows, shared among the strata in
+    proportion to their size (largest remainders first), with at least one row from every
+    stratum that has two or more rows, so every class is represented on both sides.
+    """
+    n_rows = len(labels)
+    everything = np.arange(n_rows)
+    if n_rows <= MIN_ROWS_FOR_HOLDOUT:
+        return everything, everything
+
+    stratum_ids = strata(labels, categorical)
+    members = [np.flatnonzero(stratum_ids == s) for s in np.unique(stratum_ids)]
+    target = min(int(round(HOLDOUT_RATE * n_rows)), holdout_set_size)
+    counts = _allocate(np.array([len(m) for m in members]), target)
+
+    rng = np.random.default_rng(seed)
+    holdout = [rng.permutation(rows)[:count] for rows, count in zip(members, counts)]
+    holdout = np.sort(np.concatenate(holdout))
+    training = np.setdiff1d(everything, holdout)
+    return training, holdout
+
+
+def _allocate(sizes, target):
+    """Split `target` among strata of `sizes`: proportional, largest remainder, >= 1 each."""
+    eligible = sizes >= 2
+    counts = np.where(eligible, 1, 0)
+    spare = target - counts.sum()
+    if spare <= 0:
+        return counts
+
+    # Proportional shares of what is left, never taking a stratum's last training row.
+    room = np.where(eligible, sizes - 1 - counts, 0)
+    shares = spare * room / max(room.sum(), 1)
+    extra = np.minimum(np.floor(shares).astype(int), room)
+    order = np.argsort(-(shares - extra), kind="stable")
+    for stratum in order[: max(0, spare - extra.sum())]:
+        if extra[stratum] < room[stratum]:
+            extra[stratum] += 1
+    return counts + extra

@@ -1,0 +1,57 @@
+"""The training and holdout rows of a config, with their images, targets and weights."""
+
+import numpy as np
+
+from pyramid.data.datasets import evaluation_dataset, image_source, training_dataset
+from pyramid.data.holdout import split_holdout
+from pyramid.train.objectives import Objective
+
+EVALUATION_BATCH = 64
+
+
+class TrainingData:
+    """Everything the candidates share: decoded once, before the first candidate."""
+
+    def __init__(self, config):
+        self.config = config
+        self.objective = Objective(config.labels, config.classes, config.label_smoothing_factor)
+        categorical = self.objective.categorical
+        self.train_rows, self.holdout_rows = split_holdout(
+            config.labels, categorical, config.holdout_set_size, config.seed
+        )
+        if config.cheat_on_validation:
+            self.train_rows = np.arange(len(config.labels))
+
+        self.images = image_source(
+            config.image_paths, config.image_shape_hw, config.rescale_type, config.max_data_size
+        )
+        self.targets = self.objective.targets()
+        # Weights are relative: scaled to mean 1 so they do not change the learning rate.
+        weights = np.asarray(config.weights, dtype=np.float32)
+        self.weights = weights / weights.mean()
+
+        if categorical:
+            self.holdout_truth = self.objective.class_ids[self.holdout_rows]
+        else:
+            self.holdout_truth = self.objective.values[self.holdout_rows]
+        self.holdout_weights = self.weights[self.holdout_rows]
+
+    @property
+    def in_memory(self):
+        return hasattr(self.images, "pixels")
+
+    def training_batches(self):
+        balance = self.objective.class_ids if self.config.balance_objective and self.objective.categorical else None
+        return training_dataset(
+            self.images, self.targets, self.weights, self.train_rows,
+            self.config.batch_size, self.config.seed, balance,
+        )
+
+    def holdout_images(self):
+        return evaluation_dataset(self.images, self.holdout_rows, EVALUATION_BATCH)
+
+    def describe(self):
+        where = "in memory" if self.in_memory else "read from disk each pass"
+        return "%d training rows, %d holdout rows, images %s" % (
+            len(self.train_rows), len(self.holdout_rows), where,
+        )

@@ -1,0 +1,176 @@
+"""Training one candidate network: phases, early stopping and the time budget.
+
+The network trains with Keras `fit` on an endless dataset. A controller callback checks the
+holdout at the end of every pass over the training rows, or sooner when
+`max_seconds_per_update` seconds have gone by since the last check. After `patience`
+consecutive checks without improvement (not counted during warmup) the best weights so far
+are restored and the learning rate steps down to the next phase; after the last phase, or at
+the candidate's deadline, or after `max_iterations` batches, training stops. The weights
+kept are those of the single best check.
+"""
+
+import math
+import time
+
+from pyramid.importers import keras
+from pyramid.train.metrics import PRIMARY, holdout_metrics, is_better
+
+# Learning-rate factors of the phases for randomly initialised networks.
+RANDOM_INIT_PHASES = (1.0, 1 / 4, 1 / 16)
+
+
+class CandidateResult:
+    """What one candidate achieved: its best holdout metrics and the weights behind them."""
+
+    def __init__(self, topology, method):
+        self.topology = topology
+        self.method = method
+        self.metrics = None
+        self.iterations = 0
+        self.elapsed = 0.0
+        self.checks = []
+        self.document = None
+        self.holdout_predictions = None
+        self.stop_reason = None
+
+    @property
+    def name(self):
+        return "%s %s" % (self.topology, self.method)
+
+
+class TrainingController(keras.callbacks.Callback):
+    """Checks the holdout, keeps the best weights, steps the phases down, enforces budgets."""
+
+    def __init__(self, evaluate, schedule, phases, config, deadline, result, log):
+        super().__init__()
+        self._supports_tf_logs = True  # our batch hook needs no logs: skip their conversion
+        self.evaluate = evaluate
+        self.schedule = schedule
+        self.phases = phases
+        self.config = config
+        self.deadline = deadline
+        self.result = result
+        self.log = log
+        self.started = time.monotonic()
+        self.phase = 0
+        self.failures = 0
+        self.iterations = 0
+        self.best_weights = None
+        self.best_predictions = None
+        self.last_check = self.started
+
+    def on_train_begin(self, logs=None):
+        self.check()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.iterations += 1
+        now = time.monotonic()
+        if self.out_of_budget(now):
+            return
+        if now - self.last_check >= self.config.max_seconds_per_update:
+            self.check()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if not self.model.stop_training and not self.out_of_budget(time.monotonic()):
+            self.check()
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
+
+    def out_of_budget(self, now):
+        max_iterations = self.config.max_iterations
+        if now >= self.deadline:
+            return self.stop("time budget used")
+        if max_iterations is not None and self.iterations >= max_iterations:
+            return self.stop("max_iterations reached")
+        return False
+
+    def stop(self, reason):
+        self.model.stop_training = True
+        self.result.stop_reason = reason
+        return True
+
+    def check(self):
+        metrics, predictions = self.evaluate(self.model)
+        self.last_check = time.monotonic()
+        improved = is_better(metrics, self.result.metrics, self.categorical)
+        if improved:
+            self.result.metrics = metrics
+            self.best_weights = self.model.get_weights()
+            self.best_predictions = predictions
+            self.failures = 0
+        elif self.iterations >= self.config.learning_rate_warmup_iterations:
+            self.failures += 1
+
+        self.record(metrics, improved)
+        if self.failures >= self.config.patience:
+            self.next_phase()
+
+    def next_phase(self):
+        self.phase += 1
+        self.failures = 0
+        if self.phase >= len(self.phases):
+            self.stop("holdout stopped improving")
+            return
+        self.model.set_weights(self.best_weights)
+        self.schedule.phase_factor.assign(self.phases[self.phase])
+        self.log(
+            "  phase %d: learning rate x%g from the best weights so far"
+            % (self.phase + 1, self.phases[self.phase])
+        )
+
+    @property
+    def categorical(self):
+        return self.result.holdout_categorical
+
+    def record(self, metrics, improved):
+        elapsed = time.monotonic() - self.started
+        self.result.checks.append(
+            {"iteration": self.iterations, "seconds": round(elapsed, 3), "phase": self.phase + 1, **metrics}
+        )
+        shown = " ".join("%s %.4f" % (key, value) for key, value in metrics.items())
+        primary = PRIMARY[self.categorical]
+        self.log(
+            "  iteration %6d  phase %d  %6.1fs  %s  (best %s %.4f)%s"
+            % (
+                self.iterations, self.phase + 1, elapsed, shown, primary,
+                self.result.metrics[primary], "  *" if improved else "",
+            )
+        )
+
+
+def fit_candidate(built, data, config, deadline, result, log):
+    """Train `built` (a BuiltModel) on `data` until a stopping rule fires; fill `result`."""
+    from pyramid.train.objectives import make_loss
+    from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
+
+    started = time.monotonic()
+    objective = data.objective
+    result.holdout_categorical = objective.categorical
+
+    schedule = PhasedWarmupSchedule(config.learning_rate, config.learning_rate_warmup_iterations)
+    model = built.keras_model
+    model.compile(optimizer=make_optimizer(config, schedule), loss=make_loss(config.loss, objective))
+
+    def evaluate(model):
+        outputs = model.predict(data.holdout_images(), verbose=0)
+        predictions = objective.to_labels(outputs)
+        metrics = holdout_metrics(predictions, data.holdout_truth, data.holdout_weights, objective.categorical)
+        return metrics, predictions
+
+    controller = TrainingController(evaluate, schedule, RANDOM_INIT_PHASES, config, deadline, result, log)
+    steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
+    model.fit(
+        data.training_batches(),
+        epochs=2**31 - 1,
+        steps_per_epoch=steps_per_pass,
+        callbacks=[controller],
+        verbose=0,
+    )
+
+    result.iterations = controller.iterations
+    result.elapsed = time.monotonic() - started
+    result.holdout_predictions = controller.best_predictions
+    result.document = built.document_with_weights()
+    return result

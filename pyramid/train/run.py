@@ -1,0 +1,132 @@
+"""`pyramid_train`'s job: train every candidate within the time budget, keep the best."""
+
+import os
+import time
+
+from pyramid.errors import ImageFileError
+from pyramid.importers import keras, tf
+from pyramid.nets import topologies
+from pyramid.nets.model import BuiltModel, network_document
+from pyramid.train import finalize
+from pyramid.train.data import TrainingData
+from pyramid.train.fit import CandidateResult, fit_candidate
+from pyramid.train.metrics import PRIMARY, is_better, metric_columns
+
+FINAL_MODEL = "final_model.json"
+HOLDOUT_PREDICTIONS = "holdout_predictions.json"
+FIT_INFO = "model_fit_info.json"
+
+
+def log(message):
+    print(message, flush=True)
+
+
+def candidate_budget(remaining, candidates_left):
+    """Seconds for the next candidate: an even share of what is left, never negative.
+
+    Time a candidate does not use stays in `remaining` and so goes to those after it.
+    """
+    return max(0.0, remaining) / candidates_left
+
+
+def train_candidates(config):
+    """Train the candidates of `config` and write the best as final_model.json."""
+    started = time.monotonic()
+    deadline = started + config.max_total_time
+    os.makedirs(config.output_directory, exist_ok=True)
+
+    data = TrainingData(config)
+    log("Data: %s (%.1fs)" % (data.describe(), time.monotonic() - started))
+
+    results = []
+    for index, (topology, method) in enumerate(config.candidates):
+        budget = candidate_budget(deadline - time.monotonic(), len(config.candidates) - index)
+        if budget <= 0 and results:
+            log("Skipping %s %s: no time left" % (topology, method))
+            continue
+        log("Testing %s %s for %.1f seconds" % (topology, method, budget))
+        result = train_candidate(topology, method, data, config, time.monotonic() + budget)
+        results.append(result)
+        write_fit_info(config, result)
+
+    best = best_result(results, data.objective.categorical)
+    write_outputs(config, data, best)
+    log(results_table(results, data.objective.categorical))
+    log("Best result (%s, %s) written to %s" % (best.topology, best.method, final_model_path(config)))
+    log("Total time %.1fs (max_total_time %gs)" % (time.monotonic() - started, config.max_total_time))
+    return best
+
+
+def train_candidate(topology, method, data, config, deadline):
+    """Build and train one candidate; its clock includes building the network."""
+    started = time.monotonic()
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(config.seed)
+    built = BuiltModel(candidate_document(topology, data, config))
+    result = CandidateResult(topology, method)
+    try:
+        fit_candidate(built, data, config, deadline, result, log)
+    except tf.errors.InvalidArgumentError:
+        # A file whose header looked fine but whose body does not decode (streaming mode).
+        find_unreadable_image(data)
+        raise
+    result.elapsed = time.monotonic() - started
+    log("  %s: %d iterations in %.1fs, stopped: %s" % (result.name, result.iterations, result.elapsed, result.stop_reason))
+    return result
+
+
+def candidate_document(topology, data, config):
+    """The sensenet document (weights as initializers) of a candidate network."""
+    objective = data.objective
+    image_network = topologies.image_network(topology, config.image_shape_hw, config.rescale_type)
+    topologies.seed_layers(image_network["layers"], config.seed)
+    if config.layers is not None:
+        readout = [dict(layer) for layer in config.layers]
+    else:
+        readout = topologies.default_readout(objective.n_outputs, objective.categorical)
+    topologies.seed_layers(readout, config.seed + 1)
+    return network_document(image_network, readout, objective.output_exposition)
+
+
+def find_unreadable_image(data):
+    from pyramid.data.datasets import raise_first_unreadable
+
+    images = data.images
+    raise_first_unreadable(images.paths, images.shape_hw, images.rescale_type)
+
+
+def best_result(results, categorical):
+    best = None
+    for result in results:
+        if best is None or is_better(result.metrics, best.metrics, categorical):
+            best = result
+    return best
+
+
+def final_model_path(config):
+    return os.path.join(config.output_directory, FINAL_MODEL)
+
+
+def write_fit_info(config, result):
+    directory = os.path.join(config.output_directory, "submodel_%s_%s" % (result.topology, result.method))
+    finalize.write_json(os.path.join(directory, FIT_INFO), finalize.fit_info(result), indent=1)
+
+
+def write_outputs(config, data, best):
+    predictions = finalize.holdout_predictions(best, data, config)
+    finalize.write_json(os.path.join(config.output_directory, HOLDOUT_PREDICTIONS), predictions)
+    finalize.write_json(final_model_path(config), finalize.final_document(best, data, config))
+
+
+def results_table(results, categorical):
+    columns = metric_columns(categorical)
+    header = "%-16s %-20s" % ("Network", "Training Type") + "".join(" %11s" % title for _, title in columns)
+    header += " %10s %8s" % ("Iterations", "Seconds")
+    lines = ["", header, "-" * len(header)]
+    for result in results:
+        row = "%-16s %-20s" % (result.topology, result.method)
+        row += "".join(" %11.4f" % result.metrics[key] for key, _ in columns)
+        row += " %10d %8.1f" % (result.iterations, result.elapsed)
+        lines.append(row)
+    lines.append("(candidates are compared on holdout %s)" % PRIMARY[categorical])
+    return "\n".join(lines + [""])
