@@ -2,20 +2,45 @@
 
 sensenet builds tf-keras (Keras 2) models, so `TF_USE_LEGACY_KERAS` must be set before
 TensorFlow is imported anywhere; every pyramid module gets TensorFlow from here.
+
+TensorFlow 2.21's C++ libraries log to stderr while they load, before any log-level setting
+is read (`TF_CPP_MIN_LOG_LEVEL` does not silence them). Those lines would bury pyramid's own
+one-line errors, so stderr is closed at the file-descriptor level while TensorFlow loads and
+finds its devices. Set `PYRAMID_TF_LOGS=1` to see them (e.g. to debug a GPU setup).
 """
 
+import contextlib
 import logging
 import os
+import sys
 
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
+
+@contextlib.contextmanager
+def quiet_stderr():
+    if os.environ.get("PYRAMID_TF_LOGS") == "1":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+with quiet_stderr():
+    import tensorflow as tf
+
+    tf.config.list_physical_devices()
+    import sensenet.importers  # noqa: F401  (loads sensenet's tree op)
 
 logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-import sensenet.importers  # noqa: E402,F401  (loads sensenet's tree op and settings)
-
 keras = tf.keras
 
 __all__ = ["tf", "keras"]

@@ -9,6 +9,8 @@ Row order is drawn with stateless random ops from (seed, epoch), so one seed giv
 batches whatever the parallelism.
 """
 
+import re
+
 import numpy as np
 
 from pyramid.data import reading
@@ -104,8 +106,15 @@ def raise_first_unreadable(paths, shape_hw, rescale_type):
         try:
             reading.read_parts(tf.constant(path), shape_hw, rescale_type)
         except tf.errors.InvalidArgumentError as error:
-            reason = error.message.splitlines()[0] if error.message else "cannot decode"
-            raise ImageFileError(path, reason) from None
+            raise ImageFileError(path, decoder_message(error)) from None
+
+
+def decoder_message(error):
+    """TensorFlow's reason, without its op and device decorations."""
+    text = (error.message or "").splitlines()[0] if error.message else ""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", text)
+    text = re.sub(r"\s*\[Op:[^\]]*\]\s*$", "", text)
+    return text or "cannot decode it"
 
 
 def shuffled_rows(rows, seed):

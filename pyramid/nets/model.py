@@ -16,6 +16,12 @@ from sensenet.preprocess.image import ImageLoader
 
 from pyramid.importers import keras
 
+# Batch normalisation's moving statistics are what holdout checks and sensenet use. With
+# Keras' default momentum of 0.99 they lag the training statistics for hundreds of batches,
+# so early checks judge a network that never existed; runs here are often that short. This
+# changes training only: the exported statistics are read like any others.
+BATCHNORM_MOMENTUM = 0.9
+
 
 def network_document(image_network, readout_layers, output_exposition):
     """A complete sensenet deepnet document for a single-image model."""
@@ -45,6 +51,9 @@ class BuiltModel:
         self.readout_layers = build_graph(document["layers"], LAYER_FUNCTIONS, features)
         outputs = self.readout_layers[-1].output
         self.keras_model = keras.Model(pixels, outputs)
+        for layer in self.image_layers + self.readout_layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = BATCHNORM_MOMENTUM
 
     def document_with_weights(self):
         """The document with every weight replaced by the trained values, as nested lists."""

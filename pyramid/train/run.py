@@ -3,7 +3,7 @@
 import os
 import time
 
-from pyramid.errors import ImageFileError
+from pyramid.errors import ConfigError
 from pyramid.importers import keras, tf
 from pyramid.nets import topologies
 from pyramid.nets.model import BuiltModel, network_document
@@ -62,7 +62,7 @@ def train_candidate(topology, method, data, config, deadline):
     started = time.monotonic()
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    built = BuiltModel(candidate_document(topology, data, config))
+    built = build_candidate(topology, data, config)
     result = CandidateResult(topology, method)
     try:
         fit_candidate(built, data, config, deadline, result, log)
@@ -86,6 +86,33 @@ def candidate_document(topology, data, config):
         readout = topologies.default_readout(objective.n_outputs, objective.categorical)
     topologies.seed_layers(readout, config.seed + 1)
     return network_document(image_network, readout, objective.output_exposition)
+
+
+def build_candidate(topology, data, config):
+    """The Keras model of a candidate; a readout from the config's `layers` is checked."""
+    try:
+        built = BuiltModel(candidate_document(topology, data, config))
+    except (ValueError, KeyError, TypeError) as error:
+        if config.layers is None:
+            raise
+        # sensenet replaces its build errors by a dump of the layers; the cause is the context.
+        cause = error.__context__ if error.__context__ is not None else error
+        reason = "%s: %s" % (type(cause).__name__, str(cause)[:120])
+        raise ConfigError("layers: sensenet cannot build these readout layers (%s)" % reason) from None
+
+    outputs = built.keras_model.output_shape[-1]
+    if outputs != data.objective.n_outputs:
+        raise ConfigError(
+            "layers: the last readout layer gives %d outputs, but the objective needs %d (%s)"
+            % (outputs, data.objective.n_outputs, describe_outputs(data.objective))
+        )
+    return built
+
+
+def describe_outputs(objective):
+    if objective.categorical:
+        return "one per class, with a softmax"
+    return "one value"
 
 
 def find_unreadable_image(data):

@@ -1,0 +1,83 @@
+"""The installed commands as a user runs them: exit codes, output lines, no tracebacks."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import CHECKOUT, training_config, write_config
+
+
+def run(arguments, stdin=None, timeout=300, env=None):
+    environment = dict(os.environ, **(env or {}))
+    # Run this checkout's code whatever the working directory.
+    environment["PYTHONPATH"] = CHECKOUT
+    return subprocess.run(
+        [sys.executable, *arguments], input=stdin, capture_output=True, text=True,
+        timeout=timeout, env=environment,
+    )
+
+
+def test_pyramid_train_runs_and_reports(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    config = training_config(image_root, str(tmp_path / "out"), points, max_total_time=600, max_iterations=20)
+    path = write_config(tmp_path / "config.json", config)
+
+    # --max-total-time overrides the config's 600 seconds.
+    finished = run(["-m", "pyramid.commands.train", "--max-total-time", "30", path])
+    assert finished.returncode == 0, finished.stderr
+    lines = finished.stdout.splitlines()
+    assert lines[0] == "Pyramid is parsing training file..."
+    testing = [line for line in lines if line.startswith("Testing simple randomly_initialize for ")]
+    assert 25 < float(testing[0].split()[-2]) <= 30
+    assert any(line.startswith("simple           randomly_initialize") for line in lines)
+    assert "Traceback" not in finished.stderr
+    with open(tmp_path / "out" / "final_model.json") as stream:
+        assert json.load(stream)["training_options"]["max_total_time"] == 30
+
+
+def test_corrupt_image_is_named_with_status_2(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    broken = tmp_path / "broken.png"
+    with open(os.path.join(image_root, points[0]["file"]), "rb") as stream:
+        broken.write_bytes(stream.read()[:60])  # a PNG header, then nothing
+    for point in points:
+        point_root = os.path.join(image_root, point["file"])
+        os.symlink(point_root, tmp_path / point["file"])
+    points = points + [{"file": "broken.png", "label": "1"}]
+    config = training_config(str(tmp_path), str(tmp_path / "out"), points, max_iterations=5)
+    finished = run(["-m", "pyramid.commands.train", write_config(tmp_path / "config.json", config)])
+
+    assert finished.returncode == 2
+    assert finished.stderr.strip().count("\n") == 0, finished.stderr
+    assert "broken.png" in finished.stderr and "Traceback" not in finished.stderr
+    assert not (tmp_path / "out" / "final_model.json").exists()
+
+
+def test_package_imports_without_a_gpu():
+    finished = run(
+        ["-c", "import pyramid.train.run, pyramid.importers as i; print(i.tf.config.list_physical_devices('GPU'))"],
+        env={"CUDA_VISIBLE_DEVICES": ""},
+    )
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_worker_speaks_the_protocol(tmp_path):
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps({"job_id": "j1", "job_type": "image_training"}))
+    stdin = "%s\n/no/such/job.json\nterminate\n" % job
+    finished = run(["-m", "pyramid.commands.worker", "5"], stdin=stdin, timeout=60)
+
+    assert finished.returncode == 0
+    lines = finished.stdout.splitlines()
+    assert lines[0].startswith("pyramid process ready - version ")
+    complete = [json.loads(line.split(" - ", 1)[1]) for line in lines if line.startswith("pyramid job complete - ")]
+    assert complete[0] == {"job_id": "j1", "error": "job type image_training is not supported yet"}
+    assert "cannot read job file /no/such/job.json" in complete[1]["error"]
+
+
+def test_worker_version():
+    finished = run(["-m", "pyramid.commands.worker", "--version"], timeout=60)
+    assert finished.returncode == 0
+    assert finished.stdout.startswith("Pyramid ")

@@ -1,0 +1,141 @@
+"""pyramid_train end to end on real digit scans, and sensenet's predictions of its output."""
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+
+from conftest import training_config, write_digits
+from pyramid.config import validate_train_config
+from pyramid.train.run import train_candidates
+
+PARITY_TOLERANCE = 1e-5
+
+
+def sensenet_predictions(model_path, files):
+    from sensenet.models.wrappers import create_model
+
+    model = create_model(model_path)
+    return np.array([model._model.predict(pixels[None], verbose=0)[0] for pixels in sensenet_inputs(files)])
+
+
+def sensenet_inputs(files):
+    from sensenet.load import to_image_pixels
+
+    return [to_image_pixels(path, None).astype(np.float32) for path in files]
+
+
+def read_outputs(output_directory):
+    with open(os.path.join(output_directory, "final_model.json")) as stream:
+        final = json.load(stream)
+    with open(os.path.join(output_directory, "holdout_predictions.json")) as stream:
+        predictions = json.load(stream)
+    return final, predictions
+
+
+def train(config_dict):
+    return train_candidates(validate_train_config(config_dict))
+
+
+def test_classification_output_predicts_like_pyramid(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    output = str(tmp_path / "out")
+    best = train(training_config(image_root, output, points, max_iterations=120))
+
+    final, predictions = read_outputs(output)
+    assert final["output_exposition"] == {"type": "categorical", "values": ["0", "1", "2"]}
+    assert final["image_network"]["metadata"]["rescale_type"] == "crop"
+    assert final["image_network"]["metadata"]["input_image_shape"] == [16, 16, 3]
+    assert best.iterations == 120
+
+    # Every class is in the holdout, which is 20% of the rows.
+    assert sorted({p["label"] for p in predictions}) == ["0", "1", "2"]
+    assert len(predictions) == 24
+
+    files = [os.path.join(image_root, p["file"]) for p in predictions]
+    ours = np.array([p["prediction"] for p in predictions])
+    theirs = sensenet_predictions(os.path.join(output, "final_model.json"), files)
+    np.testing.assert_allclose(theirs, ours, atol=PARITY_TOLERANCE, rtol=0)
+
+    accuracy = np.mean(np.argmax(ours, axis=1) == [int(p["label"]) for p in predictions])
+    assert accuracy >= 0.9
+    assert final["validation_metrics"]["accuracy"] == pytest.approx(accuracy)
+
+
+def test_regression_with_padding_predicts_like_pyramid(tmp_path):
+    """Numeric labels (the digit's value), a non-square input and `pad` rescaling."""
+    image_root = str(tmp_path / "images")
+    points = write_digits(image_root, 90, size=16, classes=(0, 4, 8), seed=1)
+    for point in points:
+        point["label"] = float(point["digit"])
+    output = str(tmp_path / "out")
+    config = training_config(
+        image_root, output, points,
+        input_image_shape=[20, 12, 3], rescale_type="pad", max_iterations=150,
+        image_network_candidates=[["simple_residual", "randomly_initialize"]],
+    )
+    train(config)
+
+    final, predictions = read_outputs(output)
+    exposition = final["output_exposition"]
+    assert exposition["type"] == "numeric"
+    assert exposition["mean"] == pytest.approx(np.mean([p["label"] for p in points]))
+    assert final["image_network"]["metadata"]["rescale_type"] == "pad"
+
+    files = [os.path.join(image_root, p["file"]) for p in predictions]
+    ours = np.array([p["prediction"] for p in predictions])
+    theirs = sensenet_predictions(os.path.join(output, "final_model.json"), files)[:, 0]
+    np.testing.assert_allclose(theirs, ours, atol=PARITY_TOLERANCE * exposition["stdev"], rtol=0)
+    assert final["validation_metrics"]["r_squared"] > 0.8
+
+
+def test_streaming_from_disk_trains_the_same_rows(digits_dir, tmp_path):
+    """max_data_size 0 keeps images on disk; the pixels, and so the first checks, agree."""
+    image_root, points = digits_dir
+    results = []
+    for max_data_size, name in ((0, "disk"), (10**9, "memory")):
+        config = training_config(image_root, str(tmp_path / name), points, max_iterations=10, max_data_size=max_data_size)
+        results.append(train(config))
+    disk, memory = results
+    assert disk.checks[0]["likelihood"] == pytest.approx(memory.checks[0]["likelihood"], abs=1e-6)
+    assert disk.metrics["likelihood"] == pytest.approx(memory.metrics["likelihood"], abs=1e-4)
+
+
+def test_candidates_share_the_time_budget(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    candidates = [["simple", "randomly_initialize"], ["simple_residual", "randomly_initialize"]]
+    config = training_config(
+        image_root, str(tmp_path / "out"), points, max_total_time=12,
+        image_network_candidates=candidates, patience=1000,
+    )
+    started = time.monotonic()
+    train(config)
+    elapsed = time.monotonic() - started
+    # Loading, both candidates and writing the outputs fit in max_total_time plus a little.
+    assert elapsed < 12 + 3
+
+    for topology, method in candidates:
+        path = os.path.join(str(tmp_path / "out"), "submodel_%s_%s" % (topology, method), "model_fit_info.json")
+        with open(path) as stream:
+            info = json.load(stream)
+        assert info["stop_reason"] == "time budget used"
+        assert info["iterations"] > 0
+        assert 4 < info["elapsed_time"] < 8
+
+
+def test_early_stopping_steps_down_then_stops(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    config = training_config(
+        image_root, str(tmp_path / "out"), points, patience=1, max_total_time=60,
+        learning_rate=0.05, descent_algorithm="sgd",
+    )
+    result = train(config)
+    assert result.stop_reason == "holdout stopped improving"
+    phases = [check["phase"] for check in result.checks]
+    assert phases == sorted(phases) and set(phases) == {1, 2, 3}
+    # The kept metrics are those of one real check, the best one.
+    best = max(result.checks, key=lambda check: check["likelihood"])
+    assert result.metrics["likelihood"] == best["likelihood"]
+    assert result.metrics["accuracy"] == best["accuracy"]
