@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pyramid.data.datasets import evaluation_dataset, image_source, training_dataset
+from pyramid.data.datasets import MemoryImages, evaluation_dataset, image_source, training_dataset
 from pyramid.data.holdout import split_holdout
 from pyramid.train.objectives import Objective
 
@@ -38,7 +38,7 @@ class TrainingData:
 
     @property
     def in_memory(self):
-        return hasattr(self.images, "pixels")
+        return isinstance(self.images, MemoryImages)
 
     def training_batches(self):
         balance = self.objective.class_ids if self.config.balance_objective and self.objective.categorical else None

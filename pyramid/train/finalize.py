@@ -4,6 +4,8 @@ import json
 import os
 import tempfile
 
+import numpy as np
+
 
 def write_json(path, document, indent=None):
     """Write `document` to a temporary file beside `path`, then rename it into place, so a
@@ -50,8 +52,13 @@ def holdout_predictions(result, data, config):
     """pyramid's own predictions for the holdout rows of the best candidate."""
     rows = []
     for row, prediction in zip(data.holdout_rows, result.holdout_predictions):
-        value = prediction.tolist() if hasattr(prediction, "tolist") else prediction
-        rows.append({"file": config.training_data[row].file, "label": config.labels[row], "prediction": value})
+        rows.append(
+            {
+                "file": config.training_data[row].file,
+                "label": config.labels[row],
+                "prediction": np.asarray(prediction).tolist(),
+            }
+        )
     return rows
 
 

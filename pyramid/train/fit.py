@@ -14,6 +14,8 @@ import time
 
 from pyramid.importers import keras
 from pyramid.train.metrics import PRIMARY, holdout_metrics, is_better
+from pyramid.train.objectives import make_loss
+from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
 
 # Learning-rate factors of the phases for randomly initialised networks.
 RANDOM_INIT_PHASES = (1.0, 1 / 4, 1 / 16)
@@ -41,10 +43,11 @@ class CandidateResult:
 class TrainingController(keras.callbacks.Callback):
     """Checks the holdout, keeps the best weights, steps the phases down, enforces budgets."""
 
-    def __init__(self, evaluate, schedule, phases, config, deadline, result, log):
+    def __init__(self, evaluate, categorical, schedule, phases, config, deadline, result, log):
         super().__init__()
         self._supports_tf_logs = True  # our batch hook needs no logs: skip their conversion
         self.evaluate = evaluate
+        self.categorical = categorical
         self.schedule = schedule
         self.phases = phases
         self.config = config
@@ -58,6 +61,7 @@ class TrainingController(keras.callbacks.Callback):
         self.best_weights = None
         self.best_predictions = None
         self.last_check = self.started
+        self.check_seconds = 0.0
 
     def on_train_begin(self, logs=None):
         self.check()
@@ -80,7 +84,8 @@ class TrainingController(keras.callbacks.Callback):
 
     def out_of_budget(self, now):
         max_iterations = self.config.max_iterations
-        if now >= self.deadline:
+        # Stop rather than start a check that would end past the deadline.
+        if now + self.check_seconds >= self.deadline:
             return self.stop("time budget used")
         if max_iterations is not None and self.iterations >= max_iterations:
             return self.stop("max_iterations reached")
@@ -92,8 +97,10 @@ class TrainingController(keras.callbacks.Callback):
         return True
 
     def check(self):
+        began = time.monotonic()
         metrics, predictions = self.evaluate(self.model)
         self.last_check = time.monotonic()
+        self.check_seconds = self.last_check - began
         improved = is_better(metrics, self.result.metrics, self.categorical)
         if improved:
             self.result.metrics = metrics
@@ -120,10 +127,6 @@ class TrainingController(keras.callbacks.Callback):
             % (self.phase + 1, self.phases[self.phase])
         )
 
-    @property
-    def categorical(self):
-        return self.result.holdout_categorical
-
     def record(self, metrics, improved):
         elapsed = time.monotonic() - self.started
         self.result.checks.append(
@@ -142,12 +145,7 @@ class TrainingController(keras.callbacks.Callback):
 
 def fit_candidate(built, data, config, deadline, result, log):
     """Train `built` (a BuiltModel) on `data` until a stopping rule fires; fill `result`."""
-    from pyramid.train.objectives import make_loss
-    from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
-
-    started = time.monotonic()
     objective = data.objective
-    result.holdout_categorical = objective.categorical
 
     schedule = PhasedWarmupSchedule(config.learning_rate, config.learning_rate_warmup_iterations)
     model = built.keras_model
@@ -159,7 +157,9 @@ def fit_candidate(built, data, config, deadline, result, log):
         metrics = holdout_metrics(predictions, data.holdout_truth, data.holdout_weights, objective.categorical)
         return metrics, predictions
 
-    controller = TrainingController(evaluate, schedule, RANDOM_INIT_PHASES, config, deadline, result, log)
+    controller = TrainingController(
+        evaluate, objective.categorical, schedule, RANDOM_INIT_PHASES, config, deadline, result, log
+    )
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
     model.fit(
         data.training_batches(),
@@ -170,7 +170,6 @@ def fit_candidate(built, data, config, deadline, result, log):
     )
 
     result.iterations = controller.iterations
-    result.elapsed = time.monotonic() - started
     result.holdout_predictions = controller.best_predictions
     result.document = built.document_with_weights()
     return result
