@@ -10,11 +10,11 @@ gives the same pixels (`pyramid.data.reading`).
 
 import copy
 
-from sensenet.layers.construct import LAYER_FUNCTIONS
-from sensenet.layers.utils import WEIGHT_KEYS, build_graph
-from sensenet.preprocess.image import ImageLoader
+from pyramid.importers import keras  # first: it sets TensorFlow up before sensenet loads it
 
-from pyramid.importers import keras
+from sensenet.layers.construct import LAYER_FUNCTIONS  # noqa: E402
+from sensenet.layers.utils import WEIGHT_KEYS, build_graph  # noqa: E402
+from sensenet.preprocess.image import ImageLoader  # noqa: E402
 
 # Batch normalisation's moving statistics are what holdout checks and sensenet use. With
 # Keras' default momentum of 0.99 they lag the training statistics for hundreds of batches,

@@ -10,6 +10,7 @@ refer to earlier outputs through `inputs`, never through nested blocks.
 import copy
 import math
 
+import pyramid.importers  # noqa: F401  (first: it sets TensorFlow up before sensenet loads it)
 from sensenet.pretrained import PRETRAINED_CNN_METADATA
 
 SIMPLE_TOPOLOGIES = ("simple", "simple_residual")

@@ -14,8 +14,10 @@ def write_json(path, document, indent=None):
     os.makedirs(directory, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
+        # json.dumps uses the C encoder; json.dump encodes in Python, several times slower.
+        text = json.dumps(document, allow_nan=False, indent=indent)
         with os.fdopen(handle, "w") as stream:
-            json.dump(document, stream, allow_nan=False, indent=indent)
+            stream.write(text)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

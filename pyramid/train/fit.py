@@ -28,6 +28,7 @@ class CandidateResult:
         self.topology = topology
         self.method = method
         self.metrics = None
+        self.parameters = 0
         self.iterations = 0
         self.elapsed = 0.0
         self.checks = []
