@@ -6,9 +6,12 @@ Types and ranges of single keys are declared once, as pydantic Field constraints
 the key (with the index of the bad training point or candidate), shows the bad value and says
 what is allowed; pydantic's own multi-line text never reaches the user.
 
-Keys of features that arrive in later releases (augmentations, pretrained weights, initial
-models, object detection) are validated like any other key and then refused with a
-"<key> is not supported yet" line, so that a config is never half-obeyed.
+Keys of features that arrive in later releases (pretrained weights, initial models, object
+detection) are validated like any other key and then refused with a "<key> is not supported
+yet" line, so that a config is never half-obeyed.
+
+Augmentation names, aliases, defaults and ranges come from `pyramid.data.augmentation_settings`,
+which the augmentation code reads as well.
 
 This module must not import TensorFlow: config errors are reported before TensorFlow loads.
 """
@@ -23,6 +26,7 @@ from typing import Annotated, Any, Literal, Optional
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
+from pyramid.data import augmentation_settings
 from pyramid.errors import ConfigError
 
 __all__ = ["TrainConfig", "load_train_config", "validate_train_config"]
@@ -46,13 +50,10 @@ TRAINING_METHODS = ("randomly_initialize",) + PRETRAINED_METHODS
 INITIAL_MODEL = "initial_model"
 DETECTION_LATER = "object detection arrives in a later release"
 
-AUGMENTATIONS = (
-    "blur", "brightness", "color_invert", "contrast", "cutout", "deform", "gaussian_noise",
-    "glare", "height_shift", "horizontal_flip", "rotation", "shear", "tint", "vertical_flip",
-    "width_shift", "zoom",
-)
-# The product README spells the flips this way; both spellings are accepted.
-AUGMENTATION_ALIASES = {"flip_horizontal": "horizontal_flip", "flip_vertical": "vertical_flip"}
+# Re-exported from augmentation_settings, the one place that defines them.  The product
+# README spells the flips "flip_horizontal" / "flip_vertical"; both spellings are accepted.
+AUGMENTATIONS = augmentation_settings.NAMES
+AUGMENTATION_ALIASES = augmentation_settings.ALIASES
 
 MAX_SEED = 2**31 - 1
 MAX_SHOWN = 60  # longest bad value quoted in a message
@@ -94,20 +95,15 @@ def _described(default=..., text="", **constraints):
     return Field(default, description=text, **constraints)
 
 
-# Labels and augmentation parameters accept several JSON types.  They are checked by plain
-# validators rather than pydantic unions, whose errors would come once per union member.
+# Labels accept several JSON types.  They are checked by a plain validator rather than a
+# pydantic union, whose errors would come once per union member.  (Augmentation parameters
+# depend on the augmentation's name, so `_check_augmentations` checks them.)
 
 
 def _check_label(value):
     if isinstance(value, str) or _is_number(value):
         return value
     raise ValueError("not a string or a finite number")
-
-
-def _check_augmentation_value(value):
-    if value is None or isinstance(value, bool) or _is_number(value):
-        return value
-    raise ValueError("not a number, boolean or null")
 
 
 def _check_layer(layer):
@@ -135,7 +131,6 @@ def _is_number(value):
 
 
 Label = Annotated[Any, AfterValidator(_check_label)]
-AugmentationValue = Annotated[Any, AfterValidator(_check_augmentation_value)]
 Layer = Annotated[dict[str, Any], AfterValidator(_check_layer)]
 Pair = Annotated[list[str], Field(min_length=2, max_length=2)]
 Anchor = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
@@ -221,13 +216,16 @@ class TrainConfig(BaseModel):
     l2_regularization: Optional[float] = _number(None, ge=0, nullable=True)
     learning_rate_power: Optional[float] = _number(None, ge=-1, le=0, nullable=True)
 
-    # Keys of later releases: validated here, refused by `_refuse_later_features`.
+    # Augmentations: names and parameters are checked by `_check_augmentations`, and the
+    # `augmentations` property below says which ones are active, with which parameter.
     image_augmentations: list[str] = _described(
         [], "a list of augmentation names: " + ", ".join(AUGMENTATIONS)
     )
-    augmentation_ranges: dict[str, AugmentationValue] = _described(
+    augmentation_ranges: dict[str, Any] = _described(
         {}, "an object mapping augmentation names to a number, true/false or null"
     )
+
+    # Keys of later releases: validated here, refused by `_refuse_later_features`.
     initial_model: Optional[str] = _described(
         None, "null or a non-empty string (a final_model.json path)", min_length=1
     )
@@ -261,6 +259,14 @@ class TrainConfig(BaseModel):
     def image_paths(self):
         return [os.path.join(self.image_root, point.file) for point in self.training_data]
 
+    @cached_property
+    def augmentations(self):
+        """{name: n} of the active augmentations, canonical names (no aliases), n a float:
+        `augmentation_ranges` if given, else `image_augmentations` with default parameters."""
+        return augmentation_settings.active_parameters(
+            self.image_augmentations, self.augmentation_ranges
+        )
+
     @property
     def image_shape_hw(self):
         width, height, _ = self.input_image_shape
@@ -276,7 +282,7 @@ class TrainConfig(BaseModel):
 
     def model_copy(self, *, update=None, deep=False):
         copy = super().model_copy(update=update, deep=deep)
-        for name in ("classes", "labels", "weights", "image_paths"):
+        for name in ("classes", "labels", "weights", "image_paths", "augmentations"):
             copy.__dict__.pop(name, None)
         return copy
 
@@ -468,16 +474,49 @@ def _check_candidates(config):
 
 
 def _check_augmentations(config):
+    """Names in both keys (even the list that `augmentation_ranges` overrides), each
+    augmentation at most once per key, and the parameters in `augmentation_ranges`."""
+    seen = {}  # canonical name: (where, spelling) of its first appearance in the list
+    for index, name in enumerate(config.image_augmentations):
+        key = "image_augmentations[%d]" % index
+        canonical = _augmentation_name(key, name)
+        if canonical in seen:
+            raise _repeated_augmentation(key, name, *seen[canonical])
+        seen[canonical] = ("image_augmentations[%d] " % index, name)
+
+    seen = {}
+    for name, value in config.augmentation_ranges.items():
+        canonical = _augmentation_name("augmentation_ranges", name)
+        if canonical in seen:
+            raise _repeated_augmentation("augmentation_ranges", name, *seen[canonical])
+        seen[canonical] = ("", name)
+        # Boolean augmentations take any value, only its truthiness counts.
+        if canonical in augmentation_settings.NUMERIC and value is not None:
+            largest = augmentation_settings.NUMERIC[canonical][1]
+            if not (_is_number(value) and 0 <= value <= largest):
+                raise ConfigError(
+                    "%s: %s is not allowed; expected a number from 0 to %g or null"
+                    % (_path(["augmentation_ranges", name]), _show(value), largest)
+                )
+
+
+def _augmentation_name(key, name):
+    """The canonical name of a known augmentation name or alias; else a ConfigError."""
     known = AUGMENTATIONS + tuple(AUGMENTATION_ALIASES)
-    named = [("image_augmentations[%d]" % i, name)
-             for i, name in enumerate(config.image_augmentations)]
-    named += [("augmentation_ranges", name) for name in config.augmentation_ranges]
-    for key, name in named:
-        if name not in known:
-            raise ConfigError(
-                "%s: unknown augmentation %s;%s expected one of %s"
-                % (key, _show(name), _did_you_mean(name, known), ", ".join(AUGMENTATIONS))
-            )
+    if name not in known:
+        raise ConfigError(
+            "%s: unknown augmentation %s;%s expected one of %s"
+            % (key, _show(name), _did_you_mean(name, known), ", ".join(AUGMENTATIONS))
+        )
+    return AUGMENTATION_ALIASES.get(name, name)
+
+
+def _repeated_augmentation(key, name, first_where, first_name):
+    same = "" if name == first_name else " (the same augmentation)"
+    return ConfigError(
+        "%s: %s repeats %s%s%s; each augmentation may appear once"
+        % (key, _show(name), first_where, _show(first_name), same)
+    )
 
 
 def _refuse_later_features(config):
@@ -493,12 +532,6 @@ def _refuse_later_features(config):
             raise _not_supported(key, 'pretrained weights arrive in a later release; use '
                                  '"randomly_initialize"')
 
-    if config.image_augmentations:
-        raise _not_supported("image_augmentations", "augmentations arrive in a later release; "
-                             "remove the key or give []", config.image_augmentations)
-    if config.augmentation_ranges:
-        raise _not_supported("augmentation_ranges", "augmentations arrive in a later release; "
-                             "remove the key or give {}", config.augmentation_ranges)
     if config.initial_model is not None:
         raise _not_supported("initial_model", "starting from a trained model arrives in a "
                              "later release; remove the key", config.initial_model)

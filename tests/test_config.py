@@ -11,7 +11,9 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from pyramid import config as config_module
 from pyramid.config import TrainConfig, load_train_config, validate_train_config
+from pyramid.data import augmentation_settings
 from pyramid.errors import ConfigError, InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -244,17 +246,54 @@ BAD_CONFIGS = [
       "image_network_candidates[0]", "once"]),
     ("candidates-initial-model-empty", {"image_network_candidates": [["initial_model", ""]]},
      ['image_network_candidates[0][1]: ""', "path"]),
-    # keys of later releases still get their values checked
+    # augmentations
     ("augmentations-not-list", {"image_augmentations": "zoom"},
      ['image_augmentations: "zoom"', "a list of augmentation names"]),
+    ("augmentations-not-string", {"image_augmentations": ["zoom", 5]},
+     ["image_augmentations[1]: 5 is not allowed", "a list of augmentation names"]),
     ("augmentations-unknown", {"image_augmentations": ["zoom", "zom"]},
      ['image_augmentations[1]: unknown augmentation "zom"', 'did you mean "zoom"?', "blur"]),
+    ("augmentations-unknown-alias", {"image_augmentations": ["flip_horizontl"]},
+     ['image_augmentations[0]: unknown augmentation "flip_horizontl"',
+      'did you mean "flip_horizontal"?']),
+    ("augmentations-unknown-under-ranges",  # the list is ignored, but still checked
+     {"image_augmentations": ["blurr"], "augmentation_ranges": {"blur": 0.5}},
+     ['image_augmentations[0]: unknown augmentation "blurr"', 'did you mean "blur"?']),
+    ("augmentations-repeated", {"image_augmentations": ["zoom", "blur", "zoom"]},
+     ['image_augmentations[2]: "zoom" repeats image_augmentations[0] "zoom"',
+      "each augmentation may appear once"]),
+    ("augmentations-repeated-alias", {"image_augmentations": ["horizontal_flip", "flip_horizontal"]},
+     ['image_augmentations[1]: "flip_horizontal" repeats image_augmentations[0] '
+      '"horizontal_flip" (the same augmentation); each augmentation may appear once']),
+    ("augmentations-repeated-under-ranges",
+     {"image_augmentations": ["flip_vertical", "vertical_flip"], "augmentation_ranges": {"zoom": 0.2}},
+     ['image_augmentations[1]: "vertical_flip" repeats image_augmentations[0] "flip_vertical"']),
     ("ranges-not-dict", {"augmentation_ranges": ["zoom"]},
      ['augmentation_ranges: ["zoom"]', "an object mapping augmentation names"]),
     ("ranges-unknown", {"augmentation_ranges": {"rotaton": 5}},
-     ['augmentation_ranges: unknown augmentation "rotaton"', 'did you mean "rotation"?']),
-    ("ranges-value", {"augmentation_ranges": {"zoom": "big"}},
-     ['augmentation_ranges.zoom: "big"', "a number, true/false or null"]),
+     ['augmentation_ranges: unknown augmentation "rotaton"', 'did you mean "rotation"?', "zoom"]),
+    ("ranges-repeated-alias", {"augmentation_ranges": {"flip_vertical": True, "vertical_flip": None}},
+     ['augmentation_ranges: "vertical_flip" repeats "flip_vertical" (the same augmentation); '
+      "each augmentation may appear once"]),
+    ("ranges-string", {"augmentation_ranges": {"zoom": "big"}},
+     ['augmentation_ranges.zoom: "big" is not allowed; expected a number from 0 to 0.9 or null']),
+    ("ranges-numeric-string", {"augmentation_ranges": {"blur": "0.5"}},
+     ['augmentation_ranges.blur: "0.5" is not allowed; expected a number from 0 to 0.95 or null']),
+    ("ranges-true-for-numeric", {"augmentation_ranges": {"cutout": True}},
+     ["augmentation_ranges.cutout: true is not allowed; expected a number from 0 to 1 or null"]),
+    ("ranges-false-for-numeric", {"augmentation_ranges": {"tint": False}},
+     ["augmentation_ranges.tint: false is not allowed; expected a number from 0 to 1 or null"]),
+    ("ranges-too-big", {"augmentation_ranges": {"zoom": 0.2, "rotation": 181}},
+     ["augmentation_ranges.rotation: 181 is not allowed; expected a number from 0 to 180 or null"]),
+    ("ranges-too-big-fraction", {"augmentation_ranges": {"deform": 0.51}},
+     ["augmentation_ranges.deform: 0.51 is not allowed; expected a number from 0 to 0.5 or null"]),
+    ("ranges-negative", {"augmentation_ranges": {"brightness": -0.1}},
+     ["augmentation_ranges.brightness: -0.1 is not allowed; expected a number from 0 to 1 or null"]),
+    ("ranges-nan", {"augmentation_ranges": {"glare": float("nan")}},
+     ["augmentation_ranges.glare: NaN is not allowed", "a number from 0 to 1 or null"]),
+    ("ranges-list", {"augmentation_ranges": {"shear": [5]}},
+     ["augmentation_ranges.shear: [5] is not allowed; expected a number from 0 to 80 or null"]),
+    # keys of later releases still get their values checked
     ("initial_model-number", {"initial_model": 5}, ["initial_model: 5", "string"]),
     ("anchors-shape", {"bounding_box_anchors": [[10]]},
      ["bounding_box_anchors[0]: [10]", "[width, height] pairs"]),
@@ -275,12 +314,6 @@ def test_bad_config_is_one_line_naming_key_value_and_hint(image_root, changes, e
 
 # (id, changes, the subject of the "is not supported yet" line)
 LATER_FEATURES = [
-    ("image_augmentations", {"image_augmentations": ["zoom", "cutout"]}, "image_augmentations"),
-    ("image_augmentations-alias", {"image_augmentations": ["flip_horizontal"]},
-     "image_augmentations"),
-    ("augmentation_ranges", {"augmentation_ranges": {"zoom": 0.2, "flip_vertical": True}},
-     "augmentation_ranges"),
-    ("augmentation_ranges-null", {"augmentation_ranges": {"cutout": None}}, "augmentation_ranges"),
     ("initial_model", {"initial_model": "models/final_model.json"}, "initial_model"),
     ("bounding_box_anchors", {"bounding_box_anchors": [[100, 50], [50, 100]]},
      "bounding_box_anchors"),
@@ -359,6 +392,7 @@ def test_minimal_config_gets_every_default(image_root):
     assert config.max_total_time == 60.0
     assert config.image_shape_hw == (24, 32)
     assert config.candidates == [("simple", "randomly_initialize")]
+    assert config.augmentations == {}
 
 
 def test_derived_lists_follow_training_data_order(image_root):
@@ -416,6 +450,87 @@ def test_good_optional_values_are_accepted(image_root, changes):
     for key, value in changes.items():
         if key != "training_data":
             assert getattr(config, key) == value
+
+
+# (id, changes, the active augmentations {name: n} they give)
+GOOD_AUGMENTATIONS = [
+    ("none", {}, {}),
+    ("empty", {"image_augmentations": [], "augmentation_ranges": {}}, {}),
+    ("list-defaults", {"image_augmentations": ["cutout", "horizontal_flip", "zoom"]},
+     {"cutout": 0.25, "horizontal_flip": 1.0, "zoom": 0.1}),
+    ("list-degrees", {"image_augmentations": ["rotation", "shear"]},
+     {"rotation": 10.0, "shear": 10.0}),
+    ("list-aliases", {"image_augmentations": ["flip_horizontal", "flip_vertical", "color_invert"]},
+     {"horizontal_flip": 1.0, "vertical_flip": 1.0, "color_invert": 1.0}),
+    ("readme-example", {"augmentation_ranges": {"cutout": None, "horizontal_flip": True, "zoom": 0.2}},
+     {"cutout": 0.25, "horizontal_flip": 1.0, "zoom": 0.2}),
+    ("ranges-aliases", {"augmentation_ranges": {"flip_horizontal": True, "flip_vertical": 1}},
+     {"horizontal_flip": 1.0, "vertical_flip": 1.0}),
+    ("ranges-win-over-list",
+     {"image_augmentations": ["blur", "rotation"], "augmentation_ranges": {"zoom": 0.3}},
+     {"zoom": 0.3}),
+    ("ranges-win-even-all-off",
+     {"image_augmentations": ["blur"], "augmentation_ranges": {"blur": 0}}, {}),
+    ("empty-ranges-leave-the-list",  # {} is the same as no augmentation_ranges
+     {"image_augmentations": ["blur"], "augmentation_ranges": {}}, {"blur": 0.5}),
+    ("null-is-default",
+     {"augmentation_ranges": {"rotation": None, "gaussian_noise": None, "color_invert": None,
+                              "flip_vertical": None}},
+     {"rotation": 10.0, "gaussian_noise": 0.1, "color_invert": 1.0, "vertical_flip": 1.0}),
+    ("false-and-zero-are-off",
+     {"augmentation_ranges": {"zoom": 0, "blur": 0.0, "horizontal_flip": False,
+                              "flip_vertical": 0, "color_invert": "", "tint": 0.05}},
+     {"tint": 0.05}),
+    ("any-truthy-value-for-booleans",
+     {"augmentation_ranges": {"color_invert": "yes", "horizontal_flip": 2.5,
+                              "vertical_flip": [0]}},
+     {"color_invert": 1.0, "horizontal_flip": 1.0, "vertical_flip": 1.0}),
+    ("largest-values",
+     {"augmentation_ranges": {"rotation": 180, "shear": 80, "blur": 0.95, "deform": 0.5,
+                              "zoom": 0.9, "brightness": 1}},
+     {"rotation": 180.0, "shear": 80.0, "blur": 0.95, "deform": 0.5, "zoom": 0.9,
+      "brightness": 1.0}),
+]
+
+
+@pytest.mark.parametrize(
+    "changes, expected", [case[1:] for case in GOOD_AUGMENTATIONS],
+    ids=[case[0] for case in GOOD_AUGMENTATIONS],
+)
+def test_augmentations_are_accepted(image_root, changes, expected):
+    config = validate_train_config(changed(minimal_config(image_root), changes))
+    assert config.augmentations == expected
+    assert all(type(n) is float for n in config.augmentations.values())
+    for key, value in changes.items():  # the keys themselves are kept as given
+        assert getattr(config, key) == value
+
+
+def test_every_augmentation_gets_its_default_from_the_list(image_root):
+    names = list(augmentation_settings.NAMES)
+    config = validate_train_config(
+        changed(minimal_config(image_root), {"image_augmentations": names})
+    )
+    assert config.augmentations == {
+        name: augmentation_settings.default_parameter(name) for name in names
+    }
+    assert len(config.augmentations) == 16
+
+
+def test_augmentation_names_come_from_augmentation_settings():
+    assert config_module.AUGMENTATIONS == augmentation_settings.NAMES
+    assert config_module.AUGMENTATION_ALIASES == augmentation_settings.ALIASES
+    for name, (default, largest) in augmentation_settings.NUMERIC.items():
+        assert 0 < default <= largest
+
+
+def test_augmentations_in_a_config_file(image_root, tmp_path):
+    data = changed(minimal_config(image_root), {"augmentation_seed": 7})
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data)[:-1] + ', "augmentation_ranges": '
+                    '{"cutout": null, "flip_horizontal": true, "zoom": 0.2}}')
+    config = load_train_config(path)
+    assert config.augmentations == {"cutout": 0.25, "horizontal_flip": 1.0, "zoom": 0.2}
+    assert config.augmentation_seed == 7
 
 
 def test_relative_paths_resolve_against_the_config_file(image_root, tmp_path, monkeypatch):
@@ -518,6 +633,9 @@ def test_config_is_frozen_and_copies_recompute_derived_values(image_root):
     fewer = config.model_copy(update={"training_data": config.training_data[:2]})
     assert fewer.weights == [1.0, 1.0]
     assert len(fewer.image_paths) == 2
+    assert config.augmentations == {}  # fills the cache
+    zoomed = config.model_copy(update={"image_augmentations": ["zoom"]})
+    assert zoomed.augmentations == {"zoom": 0.1}
 
 
 def run_module(*args, cwd=REPO):
@@ -530,7 +648,7 @@ def run_module(*args, cwd=REPO):
     "changes, expected",
     [
         ({"batch_size": -5}, "pyramid_train: batch_size: -5 is not allowed"),
-        ({"image_augmentations": ["zoom"]}, "pyramid_train: image_augmentations is not supported"),
+        ({"initial_model": "m.json"}, "pyramid_train: initial_model is not supported"),
     ],
     ids=["bad-value", "later-feature"],
 )

@@ -60,7 +60,7 @@ def rescale(image, shape_hw, rescale_type):
 
     if rescale_type == "warp":
         pixels = tf.image.resize(image, out_hw, method="nearest")
-        return _parts(pixels, out_hw, tf.constant(0.0))
+        return _parts(pixels, shape_hw, out_hw, tf.constant(0.0))
 
     scaled_hw = _scaled_size(tf.shape(image)[:2], out_hw, rescale_type)
     int_hw = tf.cast(tf.math.round(scaled_hw), tf.int32)
@@ -70,19 +70,19 @@ def rescale(image, shape_hw, rescale_type):
         # sensenet pads bottom and right with the mean of the resized image, in float32.
         fill = tf.reduce_mean(tf.cast(scaled, tf.float32))
         pad = [[0, height - int_hw[0]], [0, width - int_hw[1]], [0, 0]]
-        return _parts(tf.pad(scaled, pad), int_hw, fill)
+        return _parts(tf.pad(scaled, pad), shape_hw, int_hw, fill)
 
     if rescale_type == "crop":
         # The window offset uses the unrounded scaled size, rounded half to even.
         offset = tf.cast(tf.math.round((scaled_hw - tf.cast(out_hw, tf.float32)) / 2), tf.int32)
         pixels = scaled[offset[0] : offset[0] + height, offset[1] : offset[1] + width, :]
-        return _parts(pixels, out_hw, tf.constant(0.0))
+        return _parts(pixels, shape_hw, out_hw, tf.constant(0.0))
 
     raise ValueError("rescale_type %r is not one of %s" % (rescale_type, RESCALE_TYPES))
 
 
-def _parts(pixels, content_hw, fill):
-    pixels = tf.ensure_shape(pixels, [None, None, 3])
+def _parts(pixels, shape_hw, content_hw, fill):
+    pixels = tf.ensure_shape(pixels, [shape_hw[0], shape_hw[1], 3])
     return pixels, tf.cast(content_hw, tf.int32), tf.cast(fill, tf.float32)
 
 
