@@ -81,3 +81,20 @@ def test_worker_version():
     finished = run(["-m", "pyramid.commands.worker", "--version"], timeout=60)
     assert finished.returncode == 0
     assert finished.stdout.startswith("Pyramid ")
+
+
+def test_visualize_writes_contact_sheets_and_trains_nothing(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    config = training_config(
+        image_root, str(tmp_path / "out"), points,
+        augmentation_ranges={"rotation": 20, "cutout": 0.3, "horizontal_flip": True},
+    )
+    finished = run(["-m", "pyramid.commands.train", "--visualize=2", write_config(tmp_path / "c.json", config)])
+    assert finished.returncode == 0, finished.stderr
+    sheets = [line for line in finished.stdout.splitlines() if line.endswith(".png")]
+    assert sheets == [str(tmp_path / "out" / "visualize" / ("batch_%03d.png" % n)) for n in (1, 2)]
+    from PIL import Image
+
+    with Image.open(sheets[0]) as sheet:
+        assert sheet.size[0] >= 4 * 64  # 16 tiles of at least 64 pixels, 4 to a row
+    assert not (tmp_path / "out" / "final_model.json").exists()

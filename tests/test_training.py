@@ -139,3 +139,21 @@ def test_early_stopping_steps_down_then_stops(digits_dir, tmp_path):
     best = max(result.checks, key=lambda check: check["likelihood"])
     assert result.metrics["likelihood"] == best["likelihood"]
     assert result.metrics["accuracy"] == best["accuracy"]
+
+
+def test_augmented_training_batches_differ_and_predictions_still_match(digits_dir, tmp_path):
+    from pyramid.train.data import TrainingData
+
+    image_root, points = digits_dir
+    plain = training_config(image_root, str(tmp_path / "plain"), points, max_iterations=40)
+    augmented = dict(plain, output_directory=str(tmp_path / "aug"), image_augmentations=["rotation", "zoom", "brightness"])
+    first = [next(iter(TrainingData(validate_train_config(c)).training_batches()))[0].numpy() for c in (plain, augmented)]
+    assert first[0].shape == first[1].shape
+    assert np.abs(first[0] - first[1]).mean() > 1.0
+
+    train(augmented)
+    final, predictions = read_outputs(str(tmp_path / "aug"))
+    files = [os.path.join(image_root, p["file"]) for p in predictions]
+    theirs = sensenet_predictions(os.path.join(str(tmp_path / "aug"), "final_model.json"), files)
+    np.testing.assert_allclose(theirs, [p["prediction"] for p in predictions], atol=PARITY_TOLERANCE, rtol=0)
+    assert final["training_options"]["image_augmentations"] == ["rotation", "zoom", "brightness"]

@@ -19,12 +19,25 @@ def positive_seconds(text):
     return seconds
 
 
+def positive_count(text):
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError("expected a whole number of batches >= 1, got %r" % text)
+    return int(text)
+
+
 def parse_arguments(argv):
     parser = argparse.ArgumentParser(
         prog="pyramid_train",
         description="Train image networks from a JSON config; writes final_model.json.",
     )
     parser.add_argument("config", help="path to the JSON training config")
+    parser.add_argument(
+        "--visualize",
+        type=positive_count,
+        metavar="N",
+        help="--visualize[=N]: write N contact sheets of augmented training batches "
+        "(default 1) to output_directory/visualize and train nothing",
+    )
     parser.add_argument(
         "--max-total-time",
         type=positive_seconds,
@@ -34,6 +47,8 @@ def parse_arguments(argv):
     parser.add_argument(
         "--debug", action="store_true", help="show a traceback for config and image errors"
     )
+    # A bare --visualize means one sheet (argparse cannot tell it from a value otherwise).
+    argv = ["--visualize=1" if argument == "--visualize" else argument for argument in argv]
     return parser.parse_args(argv)
 
 
@@ -46,9 +61,14 @@ def main(argv=None):
         if args.max_total_time is not None:
             config = config.model_copy(update={"max_total_time": args.max_total_time})
         # Imported here so that a config error is reported before TensorFlow loads.
-        from pyramid.train.run import train_candidates
+        if args.visualize:
+            from pyramid.train.visualize import write_contact_sheets
 
-        train_candidates(config)
+            write_contact_sheets(config, args.visualize)
+        else:
+            from pyramid.train.run import train_candidates
+
+            train_candidates(config)
     except InputError as error:
         if args.debug:
             raise

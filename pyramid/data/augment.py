@@ -9,9 +9,10 @@ Work is organised so that a batch costs little more than one pass over its pixel
 - every geometric augmentation (rotation, shear, zoom, shifts, flips, deform) becomes one
   3x3 matrix per image, and their product is applied by one projective transform
   (bilinear, borders filled with the nearest pixel); boxes go through the same matrices;
-- brightness, contrast and tint compose into one multiply-add per image and channel;
-- augmentations that fire with probability 0.5 (blur, gaussian noise) work only on the
-  images whose coin came up.
+- brightness, contrast, tint and inversion compose into one multiply-add per image and
+  channel;
+- augmentations that fire with probability 0.5 (blur, gaussian noise, glare) work only on
+  the images whose coin came up, and cutout writes only its rectangles.
 
 Coordinates: matrices map input to output in continuous pixel coordinates, where the image
 covers [0, W] x [0, H] with (0, 0) its top-left corner, as boxes `[x1, y1, x2, y2]` do.
@@ -27,7 +28,8 @@ Choices where the README is loose (also in the README):
   the image, fading out over its edge;
 - blur draws x from 1 - n to 1, shrinks the image to x times its size (at least one pixel)
   and enlarges it back, both bilinear;
-- the order is: geometry, blur, brightness/contrast/tint, noise, glare, cutout, invert, then
+- gaussian noise draws one N(0, 1) per pixel, shared by its three channels;
+- the order is: geometry, blur, brightness/contrast/tint/invert, noise, glare, cutout, then
   clipping to 0..255.
 """
 
@@ -168,19 +170,18 @@ class Augmenter:
             images = glare(images, draws, p["glare"])
         if "cutout" in p:
             images = cutout(images, draws, p["cutout"])
-        if "color_invert" in p:
-            invert = tf.cast(draws.coin("color_invert"), tf.float32)[:, None, None, None]
-            images = images + invert * (255.0 - 2.0 * images)
         return tf.clip_by_value(images, 0.0, 255.0)
 
     def colour_affine(self, images, draws):
-        """Brightness, contrast and tint as one `scale * x + offset` per image and channel.
+        """Brightness, contrast, tint and inversion as one `scale * x + offset` per image and
+        channel.
 
         brightness: x + d; contrast: m' + (x' - m') (1 + c) around the mean m' of x'; tint:
         a factor t per channel. Together: t (1 + c) x + t (d - c m), m the input's mean.
+        Inversion then maps y to 255 - y.
         """
         p = self.parameters
-        if not any(name in p for name in ("brightness", "contrast", "tint")):
+        if not any(name in p for name in ("brightness", "contrast", "tint", "color_invert")):
             return None, None
         batch = tf.shape(images)[0]
         delta = tf.zeros([batch, 1, 1, 1])
@@ -199,7 +200,11 @@ class Augmenter:
             factors = draws.uniform("tint", 1 - n, 1 + n, tail=(3,))
             chosen = draws.coin("tint", tail=(3,), part=1) & draws.coin("tint")[:, None]
             tint = tf.where(chosen, factors, 1.0)[:, None, None, :]
-        return tint * (1 + contrast), tint * (delta + offset)
+        scale, offset = tint * (1 + contrast), tint * (delta + offset)
+        if "color_invert" in p:
+            invert = draws.coin("color_invert")[:, None, None, None]
+            scale, offset = tf.where(invert, -scale, scale), tf.where(invert, 255.0 - offset, offset)
+        return scale, offset
 
 
 # Matrices ----------------------------------------------------------------------------------
@@ -331,10 +336,13 @@ def blur(images, draws, n):
 
 
 def gaussian_noise(images, draws, n):
-    """p 0.5: add noise of standard deviation n * v to each pixel value v."""
+    """p 0.5: add noise of standard deviation n * v to each pixel value v.
+
+    One N(0, 1) draw per pixel, scaled by each channel's value: a third of the draws.
+    """
 
     def noisy(chosen_images, rows):
-        noise = draws.normal("gaussian_noise", tf.shape(chosen_images))
+        noise = draws.normal("gaussian_noise", tf.shape(chosen_images)[:3])[..., None]
         return chosen_images * (1.0 + n * noise)
 
     return on_chosen(images, draws.coin("gaussian_noise"), noisy)
@@ -344,36 +352,42 @@ def cutout(images, draws, n):
     """p 0.5: a [width * n, height * n] rectangle of the image's mean colour, inside it."""
     height, width = images.shape[1], images.shape[2]
     box_h, box_w = round(n * height), round(n * width)
-    top = tf.floor(draws.uniform("cutout", 0, height - box_h + 1, part=1))
-    left = tf.floor(draws.uniform("cutout", 0, width - box_w + 1, part=2))
-    rows = tf.range(height, dtype=tf.float32)[None, :, None]
-    cols = tf.range(width, dtype=tf.float32)[None, None, :]
-    inside = (
-        (rows >= top[:, None, None]) & (rows < top[:, None, None] + box_h)
-        & (cols >= left[:, None, None]) & (cols < left[:, None, None] + box_w)
-        & draws.coin("cutout")[:, None, None]
-    )
-    return tf.where(inside[..., None], channel_means(images), images)
+    if box_h == 0 or box_w == 0:
+        return images
+    chosen = tf.where(draws.coin("cutout"))[:, 0]
+    top = tf.cast(tf.floor(draws.uniform("cutout", 0, height - box_h + 1, part=1)), tf.int64)
+    left = tf.cast(tf.floor(draws.uniform("cutout", 0, width - box_w + 1, part=2)), tf.int64)
+    rows = tf.gather(top, chosen)[:, None, None] + tf.range(box_h, dtype=tf.int64)[None, :, None]
+    cols = tf.gather(left, chosen)[:, None, None] + tf.range(box_w, dtype=tf.int64)[None, None, :]
+    batch = tf.broadcast_to(chosen[:, None, None], tf.shape(rows + cols))
+    where = tf.stack([batch, tf.broadcast_to(rows, tf.shape(batch)), tf.broadcast_to(cols, tf.shape(batch))], -1)
+    colours = tf.gather(tf.reduce_mean(images, axis=[1, 2]), chosen)  # [k, 3]
+    fill = tf.broadcast_to(colours[:, None, None, :], tf.concat([tf.shape(where)[:3], [3]], 0))
+    return tf.tensor_scatter_nd_update(images, where, fill)
 
 
 def glare(images, draws, n):
     """p 0.5: whiten an ellipse with random foci covering a random fraction (0 to n)."""
     height, width = images.shape[1], images.shape[2]
-    foci = draws.uniform("glare", 0.0, 1.0, tail=(2, 2), part=1) * [width, height]
-    fraction = draws.uniform("glare", 0.0, n, part=2) * tf.cast(draws.coin("glare"), tf.float32)
-    # Half the major axis, a, such that pi a b = fraction * H * W, with b^2 = a^2 - c^2.
-    half_focal = tf.norm(foci[:, 0] - foci[:, 1], axis=-1) / 2
-    area_term = fraction * height * width / math.pi
-    a = tf.sqrt((half_focal**2 + tf.sqrt(half_focal**4 + 4 * area_term**2)) / 2)
-
+    all_foci = draws.uniform("glare", 0.0, 1.0, tail=(2, 2), part=1) * [width, height]
+    all_fractions = draws.uniform("glare", 0.0, n, part=2)
     ys = tf.range(height, dtype=tf.float32)[None, :, None] + 0.5
     xs = tf.range(width, dtype=tf.float32)[None, None, :] + 0.5
 
-    def distance(focus):
-        return tf.sqrt((xs - focus[:, 0, None, None]) ** 2 + (ys - focus[:, 1, None, None]) ** 2)
+    def whiten(chosen_images, rows):
+        foci, fraction = tf.gather(all_foci, rows), tf.gather(all_fractions, rows)
+        # Half the major axis, a, such that pi a b = fraction * H * W, with b^2 = a^2 - c^2.
+        half_focal = tf.norm(foci[:, 0] - foci[:, 1], axis=-1) / 2
+        area_term = fraction * height * width / math.pi
+        a = tf.sqrt((half_focal**2 + tf.sqrt(half_focal**4 + 4 * area_term**2)) / 2)
 
-    reach = distance(foci[:, 0]) + distance(foci[:, 1])  # 2a on the ellipse's edge
-    edge = GLARE_EDGE * a[:, None, None] + 1e-3
-    alpha = tf.sigmoid((2 * a[:, None, None] - reach) / edge)
-    alpha = tf.where(fraction[:, None, None] > 0, alpha, 0.0)[..., None]
-    return images + alpha * (255.0 - images)
+        def distance(focus):
+            return tf.sqrt((xs - focus[:, 0, None, None]) ** 2 + (ys - focus[:, 1, None, None]) ** 2)
+
+        reach = distance(foci[:, 0]) + distance(foci[:, 1])  # 2a on the ellipse's edge
+        edge = GLARE_EDGE * a[:, None, None] + 1e-3
+        alpha = tf.sigmoid((2 * a[:, None, None] - reach) / edge)
+        alpha = tf.where(fraction[:, None, None] > 0, alpha, 0.0)[..., None]
+        return chosen_images + alpha * (255.0 - chosen_images)
+
+    return on_chosen(images, draws.coin("glare"), whiten)

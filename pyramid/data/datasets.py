@@ -163,16 +163,24 @@ def balanced_rows(rows, classes, seed):
     return tf.data.Dataset.range(2**62).flat_map(block_rows)
 
 
-def training_dataset(images, targets, weights, rows, batch_size, seed, balance_classes=None):
+def training_dataset(images, targets, weights, rows, batch_size, seed, balance_classes=None, augment=None):
     """Endless batches of (images, targets, weights) over the training `rows`.
 
     `balance_classes`, when given, is a class id per row (of all rows) to balance on.
+    `augment(images, batch_number)`, when given, transforms each batch; batches are numbered
+    from 0 over the whole stream, so every epoch gets fresh, reproducible draws.
     """
     if balance_classes is None:
         order = shuffled_rows(rows, seed)
     else:
         order = balanced_rows(rows, balance_classes, seed)
-    return _with_targets(images.batches(order, batch_size, True), targets, weights)
+    batches = images.batches(order, batch_size, True)
+    if augment:
+        batches = batches.enumerate().map(
+            lambda number, batch: (augment(batch[0], number), batch[1]),
+            num_parallel_calls=PARALLEL_CALLS,
+        )
+    return _with_targets(batches, targets, weights)
 
 
 def evaluation_dataset(images, rows, batch_size):

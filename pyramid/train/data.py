@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from pyramid.data.augment import Augmenter
 from pyramid.data.datasets import MemoryImages, evaluation_dataset, image_source, training_dataset
 from pyramid.data.holdout import split_holdout
 from pyramid.train.objectives import Objective
@@ -35,6 +36,8 @@ class TrainingData:
         else:
             self.holdout_truth = self.objective.values[self.holdout_rows]
         self.holdout_weights = self.weights[self.holdout_rows]
+        seed = config.augmentation_seed if config.augmentation_seed is not None else config.seed
+        self.augmenter = Augmenter(config.augmentations, seed)
 
     @property
     def in_memory(self):
@@ -44,7 +47,7 @@ class TrainingData:
         balance = self.objective.class_ids if self.config.balance_objective and self.objective.categorical else None
         return training_dataset(
             self.images, self.targets, self.weights, self.train_rows,
-            self.config.batch_size, self.config.seed, balance,
+            self.config.batch_size, self.config.seed, balance, self.augmenter,
         )
 
     def holdout_images(self):

@@ -1,0 +1,56 @@
+"""`pyramid_train --visualize[=N]`: contact sheets of augmented training batches."""
+
+import math
+import os
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from pyramid.train.data import TrainingData
+
+SHEET_DIRECTORY = "visualize"
+MAX_TILES = 64
+LABEL_HEIGHT = 14
+MIN_TILE = 64  # small images are enlarged so that their labels fit
+
+
+def write_contact_sheets(config, count, log=print):
+    """Write `count` PNG sheets of augmented training batches; returns their paths."""
+    data = TrainingData(config)
+    directory = os.path.join(config.output_directory, SHEET_DIRECTORY)
+    os.makedirs(directory, exist_ok=True)
+    paths = []
+    for number, (images, targets, _) in enumerate(data.training_batches().take(count), start=1):
+        labels = [describe(target, data.objective) for target in targets.numpy()]
+        sheet = contact_sheet(images.numpy()[:MAX_TILES], labels[:MAX_TILES])
+        path = os.path.join(directory, "batch_%03d.png" % number)
+        sheet.save(path)
+        log(path)
+        paths.append(path)
+        if os.environ.get("DISPLAY"):
+            sheet.show()
+    return paths
+
+
+def describe(target, objective):
+    """The label a training target stands for."""
+    if objective.categorical:
+        return str(objective.classes[int(np.argmax(target))])
+    return "%.4g" % (float(target[0]) * objective.stdev + objective.mean)
+
+
+def contact_sheet(images, labels):
+    """A grid of the images, each with its label underneath."""
+    count, height, width = images.shape[:3]
+    zoom = max(1, math.ceil(MIN_TILE / min(height, width)))
+    tile_w, tile_h = width * zoom, height * zoom + LABEL_HEIGHT
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    sheet = Image.new("RGB", (columns * tile_w, rows * tile_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for index, (pixels, label) in enumerate(zip(images, labels)):
+        left, top = (index % columns) * tile_w, (index // columns) * tile_h
+        tile = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8))
+        sheet.paste(tile.resize((width * zoom, height * zoom), Image.NEAREST), (left, top))
+        draw.text((left + 2, top + height * zoom + 1), label, fill="black")
+    return sheet
