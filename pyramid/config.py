@@ -226,6 +226,10 @@ class TrainConfig(BaseModel):
     )
 
     # Keys of later releases: validated here, refused by `_refuse_later_features`.
+    pretrained_weights_directory: Optional[str] = _described(
+        None, "null or a non-empty string (a directory of <network>_weights_<version>.h5 files)",
+        min_length=1,
+    )
     initial_model: Optional[str] = _described(
         None, "null or a non-empty string (a final_model.json path)", min_length=1
     )
@@ -274,7 +278,13 @@ class TrainConfig(BaseModel):
 
     @property
     def candidates(self):
-        return [tuple(pair) for pair in self.image_network_candidates]
+        """(topology, method) pairs; ("initial_model", path) for trained models, the
+        top-level `initial_model` last unless it is among the candidates already."""
+        pairs = [tuple(pair) for pair in self.image_network_candidates]
+        extra = (INITIAL_MODEL, self.initial_model)
+        if self.initial_model is not None and extra not in pairs:
+            pairs.append(extra)
+        return pairs
 
     @property
     def loss(self):
@@ -347,6 +357,10 @@ def validate_train_config(data, base_dir=None):
     image_root = _check_image_root(config, base_dir)
     output_directory = _check_output_directory(config, base_dir)
     _check_image_files(config, image_root)
+    candidates, initial_model = _resolve_initial_models(config, base_dir)
+    weights_directory = config.pretrained_weights_directory
+    if weights_directory is not None:
+        weights_directory = os.path.abspath(os.path.join(base_dir, weights_directory))
 
     return config.model_copy(
         update={
@@ -354,6 +368,9 @@ def validate_train_config(data, base_dir=None):
             "loss_function": loss,
             "image_root": image_root,
             "output_directory": output_directory,
+            "image_network_candidates": candidates,
+            "initial_model": initial_model,
+            "pretrained_weights_directory": weights_directory,
         }
     )
 
@@ -523,18 +540,10 @@ def _refuse_later_features(config):
     """Refuse, one line each, the keys whose features arrive in later releases."""
     for index, (topology, method) in enumerate(config.image_network_candidates):
         key = "image_network_candidates[%d] %s" % (index, _show([topology, method]))
-        if topology == INITIAL_MODEL:
-            raise _not_supported(key, "starting from a trained model arrives in a later release")
         if topology in DETECTION_TOPOLOGIES:
             raise _not_supported(key, "%s is an object detection topology, and %s"
                                  % (topology, DETECTION_LATER))
-        if method in PRETRAINED_METHODS:
-            raise _not_supported(key, 'pretrained weights arrive in a later release; use '
-                                 '"randomly_initialize"')
 
-    if config.initial_model is not None:
-        raise _not_supported("initial_model", "starting from a trained model arrives in a "
-                             "later release; remove the key", config.initial_model)
     for key in ("bounding_box_anchors", "strict_boxes"):
         if getattr(config, key) is not None:
             raise _not_supported(key, DETECTION_LATER + "; remove the key", getattr(config, key))
@@ -559,6 +568,29 @@ def _check_output_directory(config, base_dir):
             % (_show(config.output_directory), _quote(output_directory, limit=None))
         )
     return output_directory
+
+
+def _resolve_initial_models(config, base_dir):
+    """Absolute paths of the trained models to start from; each must be an existing file."""
+
+    def resolve(key, path):
+        full = os.path.abspath(os.path.join(base_dir, path))
+        if not os.path.isfile(full):
+            raise ConfigError(
+                "%s: %s is not an existing file (expected a final_model.json written by "
+                "pyramid_train)" % (key, _show(path))
+            )
+        return full
+
+    candidates = []
+    for index, (topology, method) in enumerate(config.image_network_candidates):
+        if topology == INITIAL_MODEL:
+            method = resolve("image_network_candidates[%d][1]" % index, method)
+        candidates.append([topology, method])
+    initial_model = config.initial_model
+    if initial_model is not None:
+        initial_model = resolve("initial_model", initial_model)
+    return candidates, initial_model
 
 
 def _check_image_files(config, image_root):

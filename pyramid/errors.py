@@ -15,3 +15,7 @@ class ImageFileError(InputError):
     def __init__(self, path, reason):
         super().__init__("cannot read image %s: %s" % (path, reason))
         self.path = path
+
+
+class WeightsError(InputError):
+    """Pretrained weights or an initial model that are missing or do not fit."""

@@ -314,21 +314,13 @@ def test_bad_config_is_one_line_naming_key_value_and_hint(image_root, changes, e
 
 # (id, changes, the subject of the "is not supported yet" line)
 LATER_FEATURES = [
-    ("initial_model", {"initial_model": "models/final_model.json"}, "initial_model"),
     ("bounding_box_anchors", {"bounding_box_anchors": [[100, 50], [50, 100]]},
      "bounding_box_anchors"),
     ("strict_boxes", {"strict_boxes": False}, "strict_boxes"),
-    ("fine_tune", {"image_network_candidates": [["simple", "randomly_initialize"],
-                                                ["mobilenet", "fine_tune"]]},
-     'image_network_candidates[1] ["mobilenet", "fine_tune"]'),
-    ("use_pretrained", {"image_network_candidates": [["resnet18", "use_pretrained"]]},
-     'image_network_candidates[0] ["resnet18", "use_pretrained"]'),
     ("tinyyolov4", {"image_network_candidates": [["tinyyolov4", "randomly_initialize"]]},
      'image_network_candidates[0] ["tinyyolov4", "randomly_initialize"]'),
     ("yolov4", {"image_network_candidates": [["yolov4", "fine_tune"]]},
      'image_network_candidates[0] ["yolov4", "fine_tune"]'),
-    ("initial_model-candidate", {"image_network_candidates": [["initial_model", "m.json"]]},
-     'image_network_candidates[0] ["initial_model", "m.json"]'),
     ("boxes", {"training_data": [{"file": "b.png", "boxes": [[1, 2, 5, 6, "dot"]]}]},
      "training_data[0].boxes"),
     ("bounding_box-objective", {"objective_type": "bounding_box"},
@@ -380,6 +372,7 @@ def test_minimal_config_gets_every_default(image_root):
         "image_augmentations": [],
         "augmentation_ranges": {},
         "initial_model": None,
+        "pretrained_weights_directory": None,
         "bounding_box_anchors": None,
         "strict_boxes": None,
     }
@@ -648,7 +641,7 @@ def run_module(*args, cwd=REPO):
     "changes, expected",
     [
         ({"batch_size": -5}, "pyramid_train: batch_size: -5 is not allowed"),
-        ({"initial_model": "m.json"}, "pyramid_train: initial_model is not supported"),
+        ({"strict_boxes": True}, "pyramid_train: strict_boxes is not supported"),
     ],
     ids=["bad-value", "later-feature"],
 )
@@ -680,3 +673,27 @@ def test_config_module_does_not_import_tensorflow():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_pretrained_methods_and_initial_models_are_accepted(image_root, tmp_path):
+    model = tmp_path / "final_model.json"
+    model.write_text("{}")
+    changes = {
+        "image_network_candidates": [["mobilenet", "fine_tune"], ["resnet18", "use_pretrained"],
+                                     ["initial_model", str(model)]],
+        "initial_model": str(model),
+        "pretrained_weights_directory": str(tmp_path),
+    }
+    config = validate_train_config(changed(minimal_config(image_root), changes))
+    # The top-level initial_model is tried too, but only once when it is also a candidate.
+    assert config.candidates == [("mobilenet", "fine_tune"), ("resnet18", "use_pretrained"),
+                                 ("initial_model", str(model))]
+    assert config.pretrained_weights_directory == str(tmp_path)
+
+
+def test_missing_initial_model_is_named(image_root):
+    message = error_of(changed(minimal_config(image_root), {"initial_model": "nowhere/m.json"}))
+    assert message.startswith('initial_model: "nowhere/m.json" is not an existing file')
+    message = error_of(changed(minimal_config(image_root),
+                               {"image_network_candidates": [["initial_model", "gone.json"]]}))
+    assert message.startswith('image_network_candidates[0][1]: "gone.json" is not an existing file')

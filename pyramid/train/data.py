@@ -36,18 +36,19 @@ class TrainingData:
         else:
             self.holdout_truth = self.objective.values[self.holdout_rows]
         self.holdout_weights = self.weights[self.holdout_rows]
-        seed = config.augmentation_seed if config.augmentation_seed is not None else config.seed
-        self.augmenter = Augmenter(config.augmentations, seed)
+        self.augmentation_seed = config.augmentation_seed if config.augmentation_seed is not None else config.seed
 
     @property
     def in_memory(self):
         return isinstance(self.images, MemoryImages)
 
-    def training_batches(self):
+    def training_batches(self, stream=0):
+        """Endless augmented training batches; each `stream` number draws its own order."""
         balance = self.objective.class_ids if self.config.balance_objective and self.objective.categorical else None
+        augmenter = Augmenter(self.config.augmentations, stream_seed(self.augmentation_seed, stream))
         return training_dataset(
             self.images, self.targets, self.weights, self.train_rows,
-            self.config.batch_size, self.config.seed, balance, self.augmenter,
+            self.config.batch_size, stream_seed(self.config.seed, stream), balance, augmenter,
         )
 
     def holdout_images(self):
@@ -58,3 +59,8 @@ class TrainingData:
         return "%d training rows, %d holdout rows, images %s" % (
             len(self.train_rows), len(self.holdout_rows), where,
         )
+
+
+def stream_seed(seed, stream):
+    """The seed of the `stream`th batch stream: the seed itself for the first."""
+    return seed if stream == 0 else (seed * 1000003 + stream) % (2**31 - 1)

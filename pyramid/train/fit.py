@@ -9,7 +9,9 @@ the candidate's deadline, or after `max_iterations` batches, training stops. The
 kept are those of the single best check.
 """
 
+import itertools
 import math
+import os
 import time
 
 from pyramid.importers import keras
@@ -17,16 +19,29 @@ from pyramid.train.metrics import PRIMARY, holdout_metrics, is_better
 from pyramid.train.objectives import make_loss
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
 
-# Learning-rate factors of the phases for randomly initialised networks.
-RANDOM_INIT_PHASES = (1.0, 1 / 4, 1 / 16)
+# Per training method: the learning-rate factor of each phase, and whether the image
+# (convolutional) layers train in it. Starting from trained weights takes gentler steps;
+# fine_tune (and a trained initial model) first fits the readout to the frozen features;
+# use_pretrained never changes the pretrained weights.
+PLANS = {
+    "randomly_initialize": ((1.0, 1 / 4, 1 / 16), (True, True, True)),
+    "fine_tune": ((1.0, 1 / 8, 1 / 64), (False, True, True)),
+    "use_pretrained": ((1.0, 1 / 8, 1 / 64), (False, False, False)),
+}
+
+
+def training_plan(method):
+    """(learning-rate factors, image layers trainable) per phase; initial models fine-tune."""
+    return PLANS.get(method, PLANS["fine_tune"])
 
 
 class CandidateResult:
     """What one candidate achieved: its best holdout metrics and the weights behind them."""
 
-    def __init__(self, topology, method):
+    def __init__(self, topology, method, index=0):
         self.topology = topology
-        self.method = method
+        self.method = method  # for an initial model, the path of its final_model.json
+        self.index = index
         self.metrics = None
         self.parameters = 0
         self.iterations = 0
@@ -37,20 +52,31 @@ class CandidateResult:
         self.stop_reason = None
 
     @property
+    def method_label(self):
+        return os.path.basename(self.method) if self.topology == "initial_model" else self.method
+
+    @property
     def name(self):
-        return "%s %s" % (self.topology, self.method)
+        return "%s %s" % (self.topology, self.method_label)
+
+    @property
+    def directory(self):
+        """Where its model_fit_info.json goes, under output_directory."""
+        if self.topology == "initial_model":
+            return "submodel_initial_model_%d" % self.index
+        return "submodel_%s_%s" % (self.topology, self.method)
 
 
 class TrainingController(keras.callbacks.Callback):
     """Checks the holdout, keeps the best weights, steps the phases down, enforces budgets."""
 
-    def __init__(self, evaluate, categorical, schedule, phases, config, deadline, result, log):
+    def __init__(self, evaluate, categorical, schedule, plan, config, deadline, result, log):
         super().__init__()
         self._supports_tf_logs = True  # our batch hook needs no logs: skip their conversion
         self.evaluate = evaluate
         self.categorical = categorical
         self.schedule = schedule
-        self.phases = phases
+        self.phases, self.trainable = plan
         self.config = config
         self.deadline = deadline
         self.result = result
@@ -63,9 +89,11 @@ class TrainingController(keras.callbacks.Callback):
         self.best_predictions = None
         self.last_check = self.started
         self.check_seconds = 0.0
+        self.finished = False
 
     def on_train_begin(self, logs=None):
-        self.check()
+        if not self.result.checks:
+            self.check()
 
     def on_train_batch_end(self, batch, logs=None):
         self.iterations += 1
@@ -93,8 +121,11 @@ class TrainingController(keras.callbacks.Callback):
         return False
 
     def stop(self, reason):
+        """Stop `fit`: for good when there is a reason, else to retrain with other layers."""
         self.model.stop_training = True
-        self.result.stop_reason = reason
+        if reason:
+            self.result.stop_reason = reason
+            self.finished = True
         return True
 
     def check(self):
@@ -124,9 +155,14 @@ class TrainingController(keras.callbacks.Callback):
         self.model.set_weights(self.best_weights)
         self.schedule.phase_factor.assign(self.phases[self.phase])
         self.log(
-            "  phase %d: learning rate x%g from the best weights so far"
-            % (self.phase + 1, self.phases[self.phase])
+            "  phase %d: learning rate x%g from the best weights so far%s"
+            % (self.phase + 1, self.phases[self.phase], self.describe_layers())
         )
+        if self.trainable[self.phase] != self.trainable[self.phase - 1]:
+            self.stop(None)
+
+    def describe_layers(self):
+        return "" if self.trainable[self.phase] else ", convolutional layers frozen"
 
     def record(self, metrics, improved):
         elapsed = time.monotonic() - self.started
@@ -147,10 +183,8 @@ class TrainingController(keras.callbacks.Callback):
 def fit_candidate(built, data, config, deadline, result, log):
     """Train `built` (a BuiltModel) on `data` until a stopping rule fires; fill `result`."""
     objective = data.objective
-
     schedule = PhasedWarmupSchedule(config.learning_rate, config.learning_rate_warmup_iterations)
     model = built.keras_model
-    model.compile(optimizer=make_optimizer(config, schedule), loss=make_loss(config.loss, objective))
 
     def evaluate(model):
         outputs = model.predict(data.holdout_images(), verbose=0)
@@ -158,17 +192,20 @@ def fit_candidate(built, data, config, deadline, result, log):
         metrics = holdout_metrics(predictions, data.holdout_truth, data.holdout_weights, objective.categorical)
         return metrics, predictions
 
-    controller = TrainingController(
-        evaluate, objective.categorical, schedule, RANDOM_INIT_PHASES, config, deadline, result, log
-    )
+    plan = training_plan(result.method)
+    controller = TrainingController(evaluate, objective.categorical, schedule, plan, config, deadline, result, log)
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
-    model.fit(
-        data.training_batches(),
-        epochs=2**31 - 1,
-        steps_per_epoch=steps_per_pass,
-        callbacks=[controller],
-        verbose=0,
-    )
+    # One `fit` per run of phases with the same trainable layers: changing them needs a new
+    # optimizer, whose step count the schedule continues from so warmup never restarts.
+    for stream in itertools.count():
+        if controller.finished:
+            break
+        for layer in built.image_layers:
+            layer.trainable = controller.trainable[controller.phase]
+        schedule.step_offset.assign(controller.iterations)
+        model.compile(optimizer=make_optimizer(config, schedule), loss=make_loss(config.loss, objective))
+        # A new stream of batches for each fit, so that no batch order or draw repeats.
+        model.fit(data.training_batches(stream), epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
 
     result.iterations = controller.iterations
     result.holdout_predictions = controller.best_predictions

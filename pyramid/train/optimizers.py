@@ -53,8 +53,8 @@ def make_optimizer(config, learning_rate):
 class PhasedWarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
     """`learning_rate * phase_factor * min(1, i / warmup) ** 2` at (1-based) iteration i.
 
-    The iteration is the optimizer's own step count, which runs over the whole candidate, so
-    the warmup happens once and never restarts with a later phase. `phase_factor` is a
+    The iteration counts the steps of the whole candidate (the optimizer's own count plus
+    `step_offset`), so the warmup happens once and never restarts with a later phase. `phase_factor` is a
     variable the training controller lowers when the holdout stops improving.
     """
 
@@ -62,11 +62,13 @@ class PhasedWarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.learning_rate = float(learning_rate)
         self.warmup_iterations = int(warmup_iterations)
         self.phase_factor = tf.Variable(1.0, trainable=False, dtype=tf.float32, name="phase_factor")
+        # Steps taken by earlier optimizers of the same candidate (see fit_candidate).
+        self.step_offset = tf.Variable(0, trainable=False, dtype=tf.int64, name="step_offset")
 
     def __call__(self, step):
         rate = self.learning_rate * self.phase_factor
         if self.warmup_iterations > 0:
-            iteration = tf.cast(step, tf.float32) + 1.0
+            iteration = tf.cast(tf.cast(step, tf.int64) + self.step_offset, tf.float32) + 1.0
             ramp = tf.minimum(1.0, iteration / self.warmup_iterations)
             rate = rate * ramp**2
         return rate

@@ -5,7 +5,8 @@ import time
 
 from pyramid.errors import ConfigError
 from pyramid.importers import keras, tf
-from pyramid.nets import topologies
+from pyramid.nets import pretrained, topologies
+from pyramid.nets.initial_model import check_initial_models, initial_document
 from pyramid.nets.model import BuiltModel, network_document
 from pyramid.train import finalize
 from pyramid.train.data import TrainingData
@@ -37,6 +38,8 @@ def train_candidates(config):
     """Train the candidates of `config` and write the best as final_model.json."""
     started = time.monotonic()
     deadline = started + config.max_total_time
+    pretrained.check_pretrained_weights(config)
+    check_initial_models(config)
     os.makedirs(config.output_directory, exist_ok=True)
 
     data = TrainingData(config)
@@ -51,14 +54,14 @@ def train_candidates(config):
             log("Skipping %s %s: no time left" % (topology, method))
             continue
         log("Testing %s %s for %.1f seconds" % (topology, method, budget))
-        result = train_candidate(topology, method, data, config, time.monotonic() + budget, deadline)
+        result = train_candidate(topology, method, index, data, config, time.monotonic() + budget, deadline)
         results.append(result)
         write_fit_info(config, result)
         best = best_result(results, data.objective.categorical)
 
     write_outputs(config, data, best)
     log(results_table(results, data.objective.categorical))
-    log("Best result (%s, %s) written to %s" % (best.topology, best.method, final_model_path(config)))
+    log("Best result (%s, %s) written to %s" % (best.topology, best.method_label, final_model_path(config)))
     log("Total time %.1fs (max_total_time %gs)" % (time.monotonic() - started, config.max_total_time))
     return best
 
@@ -67,7 +70,7 @@ def write_seconds(parameters):
     return parameters * WRITE_SECONDS_PER_PARAMETER
 
 
-def train_candidate(topology, method, data, config, deadline, run_deadline):
+def train_candidate(topology, method, index, data, config, deadline, run_deadline):
     """Build and train one candidate; its clock includes building the network.
 
     Training stops by `deadline`, and early enough that the network could still be written
@@ -76,8 +79,8 @@ def train_candidate(topology, method, data, config, deadline, run_deadline):
     started = time.monotonic()
     keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    built = build_candidate(topology, data, config)
-    result = CandidateResult(topology, method)
+    built = build_candidate(topology, method, data, config)
+    result = CandidateResult(topology, method, index)
     result.parameters = built.keras_model.count_params()
     deadline = min(deadline, run_deadline - write_seconds(result.parameters))
     try:
@@ -104,8 +107,11 @@ def candidate_document(topology, data, config):
     return network_document(image_network, readout, objective.output_exposition)
 
 
-def build_candidate(topology, data, config):
-    """The Keras model of a candidate; a readout from the config's `layers` is checked."""
+def build_candidate(topology, method, data, config):
+    """The Keras model of a candidate, with its starting weights; a readout from the config's
+    `layers` is checked."""
+    if topology == "initial_model":
+        return BuiltModel(initial_document(method, data.objective, config))
     try:
         built = BuiltModel(candidate_document(topology, data, config))
     except (ValueError, KeyError, TypeError) as error:
@@ -116,6 +122,8 @@ def build_candidate(topology, data, config):
         reason = "%s: %s" % (type(cause).__name__, str(cause)[:120])
         raise ConfigError("layers: sensenet cannot build these readout layers (%s)" % reason) from None
 
+    if method in pretrained.PRETRAINED_METHODS:
+        pretrained.load_image_weights(built, pretrained.weights_path(topology, config))
     outputs = built.keras_model.output_shape[-1]
     if outputs != data.objective.n_outputs:
         raise ConfigError(
@@ -151,7 +159,7 @@ def final_model_path(config):
 
 
 def write_fit_info(config, result):
-    directory = os.path.join(config.output_directory, "submodel_%s_%s" % (result.topology, result.method))
+    directory = os.path.join(config.output_directory, result.directory)
     finalize.write_json(os.path.join(directory, FIT_INFO), finalize.fit_info(result), indent=1)
 
 
@@ -167,7 +175,7 @@ def results_table(results, categorical):
     header += " %10s %8s" % ("Iterations", "Seconds")
     lines = ["", header, "-" * len(header)]
     for result in results:
-        row = "%-16s %-20s" % (result.topology, result.method)
+        row = "%-16s %-20s" % (result.topology, result.method_label)
         row += "".join(" %11.4f" % result.metrics[key] for key, _ in columns)
         row += " %10d %8.1f" % (result.iterations, result.elapsed)
         lines.append(row)
