@@ -48,6 +48,8 @@ DETECTION_TOPOLOGIES = ("tinyyolov4", "yolov4")
 PRETRAINED_METHODS = ("fine_tune", "use_pretrained")
 TRAINING_METHODS = ("randomly_initialize",) + PRETRAINED_METHODS
 INITIAL_MODEL = "initial_model"
+# "auto": the fastest the hardware runs well (see pyramid.train.devices).
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DETECTION_LATER = "object detection arrives in a later release"
 
 # Re-exported from augmentation_settings, the one place that defines them.  The product
@@ -226,6 +228,7 @@ class TrainConfig(BaseModel):
     )
 
     # Keys of later releases: validated here, refused by `_refuse_later_features`.
+    precision: Literal[PRECISIONS] = _one_of("auto", PRECISIONS)
     pretrained_weights_directory: Optional[str] = _described(
         None, "null or a non-empty string (a directory of <network>_weights_<version>.h5 files)",
         min_length=1,

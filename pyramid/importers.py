@@ -34,9 +34,19 @@ def quiet_stderr():
         os.close(saved)
 
 
+def split_cpu(count):
+    """Make the CPU N logical devices (before TensorFlow initialises its devices)."""
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * count)
+
+
 with quiet_stderr():
     import tensorflow as tf
 
+    # PYRAMID_CPU_DEVICES=N splits the CPU into N devices, so that distributed training runs
+    # (and is tested) on a machine without GPUs.
+    if int(os.environ.get("PYRAMID_CPU_DEVICES") or 1) > 1:
+        split_cpu(int(os.environ["PYRAMID_CPU_DEVICES"]))
     tf.config.list_physical_devices()
     import sensenet.importers  # noqa: F401  (loads sensenet's tree op)
 

@@ -373,6 +373,7 @@ def test_minimal_config_gets_every_default(image_root):
         "augmentation_ranges": {},
         "initial_model": None,
         "pretrained_weights_directory": None,
+        "precision": "auto",
         "bounding_box_anchors": None,
         "strict_boxes": None,
     }

@@ -10,7 +10,7 @@ gives the same pixels (`pyramid.data.reading`).
 
 import copy
 
-from pyramid.importers import keras  # first: it sets TensorFlow up before sensenet loads it
+from pyramid.importers import keras, tf  # first: it sets TensorFlow up before sensenet loads it
 
 from sensenet.layers.construct import LAYER_FUNCTIONS  # noqa: E402
 from sensenet.layers.utils import WEIGHT_KEYS, build_graph  # noqa: E402
@@ -35,17 +35,25 @@ def network_document(image_network, readout_layers, output_exposition):
 
 
 class BuiltModel:
-    """A Keras model and, for each JSON layer, the Keras layer that implements it."""
+    """A Keras model and, for each JSON layer, the Keras layer that implements it.
 
-    def __init__(self, document):
+    With a mixed `precision` ("mixed_float16" or "mixed_bfloat16") the image layers compute
+    in 16 bits while their weights stay float32; the readout, and so the outputs and the
+    loss, stay float32. `evaluation_model()` is a float32 twin with the same weights, whose
+    predictions are the ones sensenet reproduces.
+    """
+
+    def __init__(self, document, precision="float32"):
         self.document = document
+        self.precision = precision
+        self._twin = None
         metadata = document["image_network"]["metadata"]
         width, height = metadata["input_image_shape"][:2]
 
         pixels = keras.Input((height, width, 3), dtype="float32", name="image")
         normalized = ImageLoader(document["image_network"])(pixels)
         self.image_layers = build_graph(
-            document["image_network"]["layers"], LAYER_FUNCTIONS, normalized
+            document["image_network"]["layers"], layer_functions(precision), normalized
         )
         features = self.image_layers[-1].output
         self.readout_layers = build_graph(document["layers"], LAYER_FUNCTIONS, features)
@@ -55,12 +63,51 @@ class BuiltModel:
             if isinstance(layer, keras.layers.BatchNormalization):
                 layer.momentum = BATCHNORM_MOMENTUM
 
+    def evaluation_model(self):
+        """A float32 Keras model with the current weights (the model itself when float32).
+
+        Under a strategy with several replicas, each replica keeps its own batch-norm moving
+        statistics (Keras makes them on-read variables) and would predict with its own; the
+        weights written out hold their mean. Assigning the weights back gives every replica
+        that mean, so the predictions made here are the ones the written model makes.
+        """
+        if self.precision == "float32":
+            if tf.distribute.get_strategy().num_replicas_in_sync > 1:
+                self.keras_model.set_weights(self.keras_model.get_weights())
+            return self.keras_model
+        if self._twin is None:
+            self._twin = BuiltModel(self.document).keras_model
+        self._twin.set_weights(self.keras_model.get_weights())
+        return self._twin
+
     def document_with_weights(self):
         """The document with every weight replaced by the trained values, as nested lists."""
         document = copy.deepcopy(self.document)
         fill_weights(document["image_network"]["layers"], self.image_layers)
         fill_weights(document["layers"], self.readout_layers)
         return document
+
+
+def layer_functions(precision):
+    """sensenet's layer constructors, made to compute in `precision`.
+
+    sensenet creates every layer with dtype float32; a mixed policy set on the layer before
+    it is first called makes it compute in 16 bits over float32 weights.
+    """
+    if precision == "float32":
+        return LAYER_FUNCTIONS
+    policy = keras.mixed_precision.Policy(precision)
+
+    def with_policy(make_layer):
+        def make(params):
+            layer = make_layer(params)
+            if isinstance(layer, keras.layers.Layer):
+                layer._set_dtype_policy(policy)
+            return layer
+
+        return make
+
+    return {name: with_policy(make_layer) for name, make_layer in LAYER_FUNCTIONS.items()}
 
 
 def fill_weights(layer_specs, keras_layers):

@@ -187,7 +187,8 @@ def fit_candidate(built, data, config, deadline, result, log):
     model = built.keras_model
 
     def evaluate(model):
-        outputs = model.predict(data.holdout_images(), verbose=0)
+        # Always through float32 weights and arithmetic: these predictions are the output.
+        outputs = built.evaluation_model().predict(data.holdout_images(), verbose=0)
         predictions = objective.to_labels(outputs)
         metrics = holdout_metrics(predictions, data.holdout_truth, data.holdout_weights, objective.categorical)
         return metrics, predictions
@@ -203,7 +204,11 @@ def fit_candidate(built, data, config, deadline, result, log):
         for layer in built.image_layers:
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
-        model.compile(optimizer=make_optimizer(config, schedule), loss=make_loss(config.loss, objective))
+        optimizer = make_optimizer(config, schedule)
+        if built.precision == "mixed_float16":
+            # float16 gradients underflow without it; bfloat16 has float32's range.
+            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        model.compile(optimizer=optimizer, loss=make_loss(config.loss, objective))
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         model.fit(data.training_batches(stream), epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
 

@@ -9,6 +9,7 @@ from pyramid.nets import pretrained, topologies
 from pyramid.nets.initial_model import check_initial_models, initial_document
 from pyramid.nets.model import BuiltModel, network_document
 from pyramid.train import finalize
+from pyramid.train import devices
 from pyramid.train.data import TrainingData
 from pyramid.train.fit import CandidateResult, fit_candidate
 from pyramid.train.metrics import PRIMARY, is_better, metric_columns
@@ -44,6 +45,9 @@ def train_candidates(config):
 
     data = TrainingData(config)
     log("Data: %s (%.1fs)" % (data.describe(), time.monotonic() - started))
+    strategy = devices.choose_strategy()
+    precision = devices.choose_precision(config.precision)
+    log("Training on %s" % devices.describe(strategy, precision))
 
     results, best = [], None
     for index, (topology, method) in enumerate(config.candidates):
@@ -54,7 +58,12 @@ def train_candidates(config):
             log("Skipping %s %s: no time left" % (topology, method))
             continue
         log("Testing %s %s for %.1f seconds" % (topology, method, budget))
-        result = train_candidate(topology, method, index, data, config, time.monotonic() + budget, deadline)
+        # A fresh Keras session per candidate; it must be left before entering the strategy.
+        keras.backend.clear_session()
+        with strategy.scope():
+            result = train_candidate(
+                topology, method, index, data, config, precision, time.monotonic() + budget, deadline
+            )
         results.append(result)
         write_fit_info(config, result)
         best = best_result(results, data.objective.categorical)
@@ -70,16 +79,15 @@ def write_seconds(parameters):
     return parameters * WRITE_SECONDS_PER_PARAMETER
 
 
-def train_candidate(topology, method, index, data, config, deadline, run_deadline):
+def train_candidate(topology, method, index, data, config, precision, deadline, run_deadline):
     """Build and train one candidate; its clock includes building the network.
 
     Training stops by `deadline`, and early enough that the network could still be written
     by `run_deadline` should it turn out best.
     """
     started = time.monotonic()
-    keras.backend.clear_session()
     keras.utils.set_random_seed(config.seed)
-    built = build_candidate(topology, method, data, config)
+    built = build_candidate(topology, method, data, config, precision)
     result = CandidateResult(topology, method, index)
     result.parameters = built.keras_model.count_params()
     deadline = min(deadline, run_deadline - write_seconds(result.parameters))
@@ -107,13 +115,13 @@ def candidate_document(topology, data, config):
     return network_document(image_network, readout, objective.output_exposition)
 
 
-def build_candidate(topology, method, data, config):
+def build_candidate(topology, method, data, config, precision):
     """The Keras model of a candidate, with its starting weights; a readout from the config's
     `layers` is checked."""
     if topology == "initial_model":
-        return BuiltModel(initial_document(method, data.objective, config))
+        return BuiltModel(initial_document(method, data.objective, config), precision)
     try:
-        built = BuiltModel(candidate_document(topology, data, config))
+        built = BuiltModel(candidate_document(topology, data, config), precision)
     except (ValueError, KeyError, TypeError) as error:
         if config.layers is None:
             raise

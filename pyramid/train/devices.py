@@ -1,0 +1,50 @@
+"""Where training runs: the tf.distribute strategy and the numeric precision.
+
+- several GPUs: MirroredStrategy over all of them (`batch_size` is the global batch, split
+  evenly over the replicas, each of which sees different images);
+- `PYRAMID_CPU_DEVICES=N` (N >= 2): the CPU split into N logical devices, mirrored the same
+  way; this is how the distributed path is tested without GPUs;
+- otherwise TensorFlow's default strategy on the one device.
+
+Precision "auto" picks mixed_float16 when every GPU is of compute capability 7.0 or more
+(where float16 runs fast), and float32 otherwise: on this CPU mixed_bfloat16 trains no faster
+(see benchmarks/train.py), so it is only used when asked for.
+"""
+
+from pyramid.importers import tf
+
+FAST_FLOAT16_CAPABILITY = (7, 0)
+
+
+def choose_strategy():
+    gpus = tf.config.list_logical_devices("GPU")
+    if len(gpus) > 1:
+        return tf.distribute.MirroredStrategy()
+    cpus = tf.config.list_logical_devices("CPU")
+    if not gpus and len(cpus) > 1:
+        # NCCL needs real GPUs; logical CPU devices reduce through one device.
+        return tf.distribute.MirroredStrategy(
+            [device.name for device in cpus], cross_device_ops=tf.distribute.ReductionToOneDevice()
+        )
+    return tf.distribute.get_strategy()
+
+
+def choose_precision(requested):
+    if requested != "auto":
+        return requested
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus and all(compute_capability(gpu) >= FAST_FLOAT16_CAPABILITY for gpu in gpus):
+        return "mixed_float16"
+    return "float32"
+
+
+def compute_capability(gpu):
+    return tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0)))
+
+
+def describe(strategy, precision):
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return "1 replica, %s" % precision
+    devices = ", ".join(device.rsplit("/", 1)[-1] for device in strategy.extended.worker_devices)
+    return "%d replicas (%s), %s" % (replicas, devices, precision)
