@@ -98,3 +98,28 @@ def test_visualize_writes_contact_sheets_and_trains_nothing(digits_dir, tmp_path
     with Image.open(sheets[0]) as sheet:
         assert sheet.size[0] >= 4 * 64  # 16 tiles of at least 64 pixels, 4 to a row
     assert not (tmp_path / "out" / "final_model.json").exists()
+
+
+def test_progress_bar_on_a_terminal_and_records(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    output = tmp_path / "out"
+    config = training_config(image_root, str(output), points, max_iterations=30)
+    command = "%s -m pyramid.commands.train %s" % (sys.executable, write_config(tmp_path / "c.json", config))
+    # `script` runs the command on a pseudo-terminal, as a user at a shell would.
+    finished = subprocess.run(
+        ["script", "-qec", command, "/dev/null"], capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=CHECKOUT), cwd=str(tmp_path),
+    )
+    assert finished.returncode == 0, finished.stdout[-2000:]
+    assert "simple randomly_initialize: " in finished.stdout and "%|" in finished.stdout
+    assert "best likelihood" in finished.stdout
+
+    candidate = output / "submodel_simple_randomly_initialize"
+    assert (candidate / "holdout.png").stat().st_size > 1000
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(output / "tensorboard" / "submodel_simple_randomly_initialize"))
+    events.Reload()
+    tags = events.Tags()
+    assert {"holdout/likelihood", "holdout/accuracy", "learning_rate", "training_loss"} <= set(tags["tensors"])
+    assert "augmented training images" in tags["tensors"] or tags["images"]

@@ -70,7 +70,7 @@ class CandidateResult:
 class TrainingController(keras.callbacks.Callback):
     """Checks the holdout, keeps the best weights, steps the phases down, enforces budgets."""
 
-    def __init__(self, evaluate, categorical, schedule, plan, config, deadline, result, log):
+    def __init__(self, evaluate, categorical, schedule, plan, config, deadline, result, progress, tensorboard):
         super().__init__()
         self._supports_tf_logs = True  # our batch hook needs no logs: skip their conversion
         self.evaluate = evaluate
@@ -80,7 +80,9 @@ class TrainingController(keras.callbacks.Callback):
         self.config = config
         self.deadline = deadline
         self.result = result
-        self.log = log
+        self.progress = progress
+        self.tensorboard = tensorboard
+        self.last_loss = None
         self.started = time.monotonic()
         self.phase = 0
         self.failures = 0
@@ -97,6 +99,7 @@ class TrainingController(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.iterations += 1
+        self.last_loss = (logs or {}).get("loss", self.last_loss)
         now = time.monotonic()
         if self.out_of_budget(now):
             return
@@ -154,7 +157,7 @@ class TrainingController(keras.callbacks.Callback):
             return
         self.model.set_weights(self.best_weights)
         self.schedule.phase_factor.assign(self.phases[self.phase])
-        self.log(
+        self.progress.line(
             "  phase %d: learning rate x%g from the best weights so far%s"
             % (self.phase + 1, self.phases[self.phase], self.describe_layers())
         )
@@ -171,7 +174,12 @@ class TrainingController(keras.callbacks.Callback):
         )
         shown = " ".join("%s %.4f" % (key, value) for key, value in metrics.items())
         primary = PRIMARY[self.categorical]
-        self.log(
+        best = "%s %.4f" % (primary, self.result.metrics[primary])
+        self.progress.update(elapsed, self.phase + 1, self.iterations, best)
+        learning_rate = float(self.schedule(self.iterations - 1)) if self.iterations else 0.0
+        loss = None if self.last_loss is None else float(self.last_loss)
+        self.tensorboard.check(self.iterations, metrics, learning_rate, loss)
+        self.progress.line(
             "  iteration %6d  phase %d  %6.1fs  %s  (best %s %.4f)%s"
             % (
                 self.iterations, self.phase + 1, elapsed, shown, primary,
@@ -180,7 +188,7 @@ class TrainingController(keras.callbacks.Callback):
         )
 
 
-def fit_candidate(built, data, config, deadline, result, log):
+def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     """Train `built` (a BuiltModel) on `data` until a stopping rule fires; fill `result`."""
     objective = data.objective
     schedule = PhasedWarmupSchedule(config.learning_rate, config.learning_rate_warmup_iterations)
@@ -194,7 +202,9 @@ def fit_candidate(built, data, config, deadline, result, log):
         return metrics, predictions
 
     plan = training_plan(result.method)
-    controller = TrainingController(evaluate, objective.categorical, schedule, plan, config, deadline, result, log)
+    controller = TrainingController(
+        evaluate, objective.categorical, schedule, plan, config, deadline, result, progress, tensorboard
+    )
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
     # One `fit` per run of phases with the same trainable layers: changing them needs a new
     # optimizer, whose step count the schedule continues from so warmup never restarts.

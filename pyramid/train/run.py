@@ -13,6 +13,7 @@ from pyramid.train import devices
 from pyramid.train.data import TrainingData
 from pyramid.train.fit import CandidateResult, fit_candidate
 from pyramid.train.metrics import PRIMARY, is_better, metric_columns
+from pyramid.train.records import Progress, TensorBoard, plot_checks
 
 FINAL_MODEL = "final_model.json"
 HOLDOUT_PREDICTIONS = "holdout_predictions.json"
@@ -65,7 +66,7 @@ def train_candidates(config):
                 topology, method, index, data, config, precision, time.monotonic() + budget, deadline
             )
         results.append(result)
-        write_fit_info(config, result)
+        write_fit_info(config, result, data.objective.categorical)
         best = best_result(results, data.objective.categorical)
 
     write_outputs(config, data, best)
@@ -91,12 +92,18 @@ def train_candidate(topology, method, index, data, config, precision, deadline, 
     result = CandidateResult(topology, method, index)
     result.parameters = built.keras_model.count_params()
     deadline = min(deadline, run_deadline - write_seconds(result.parameters))
+    progress = Progress(result.name, deadline - started, log)
+    tensorboard = TensorBoard(os.path.join(config.output_directory, "tensorboard", result.directory))
     try:
-        fit_candidate(built, data, config, deadline, result, log)
+        tensorboard.images(next(iter(data.training_batches()))[0])
+        fit_candidate(built, data, config, deadline, result, progress, tensorboard)
     except tf.errors.InvalidArgumentError:
         # A file whose header looked fine but whose body does not decode (streaming mode).
         find_unreadable_image(data)
         raise
+    finally:
+        progress.close()
+        tensorboard.close()
     result.elapsed = time.monotonic() - started
     log("  %s: %d iterations in %.1fs, stopped: %s" % (result.name, result.iterations, result.elapsed, result.stop_reason))
     return result
@@ -166,9 +173,10 @@ def final_model_path(config):
     return os.path.join(config.output_directory, FINAL_MODEL)
 
 
-def write_fit_info(config, result):
+def write_fit_info(config, result, categorical):
     directory = os.path.join(config.output_directory, result.directory)
     finalize.write_json(os.path.join(directory, FIT_INFO), finalize.fit_info(result), indent=1)
+    plot_checks(result.checks, PRIMARY[categorical], result.name, os.path.join(directory, "holdout.png"))
 
 
 def write_outputs(config, data, best):
