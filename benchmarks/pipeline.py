@@ -9,7 +9,7 @@ batches are pulled and their images materialised (`.numpy()`).
 
 One configuration (the last line is `images/s: X`):
 
-    cd /work/main && PYTHONPATH=/work/main /tmp/explore/venv/bin/python benchmarks/pipeline.py \
+    python benchmarks/pipeline.py \
         --image-root /tmp/bench_images --training-data /tmp/bench_images/training_data.json \
         --size 224 --batch-size 32 --batches 20 --augmentations all
 
@@ -28,7 +28,7 @@ reference also waits on Python's GIL, which CPU time does not show.)
 
 Images without internet: `benchmarks/make_images.py --output DIR --count N`, e.g.
 
-    /tmp/explore/venv/bin/python benchmarks/make_images.py --output /tmp/bench_images --count 512
+    python benchmarks/make_images.py --output /tmp/bench_images --count 512
 """
 
 import argparse

@@ -8,8 +8,7 @@ from pyramid.importers import keras, tf
 from pyramid.nets import pretrained, topologies
 from pyramid.nets.initial_model import check_initial_models, initial_document
 from pyramid.nets.model import BuiltModel, network_document
-from pyramid.train import finalize
-from pyramid.train import devices
+from pyramid.train import devices, finalize
 from pyramid.train.data import TrainingData
 from pyramid.train.fit import CandidateResult, fit_candidate
 from pyramid.train.metrics import PRIMARY, is_better, metric_columns
@@ -47,8 +46,7 @@ def train_candidates(config):
     data = TrainingData(config)
     log("Data: %s (%.1fs)" % (data.describe(), time.monotonic() - started))
     strategy = devices.choose_strategy()
-    precision = devices.choose_precision(config.precision)
-    log("Training on %s" % devices.describe(strategy, precision))
+    log("Training on %s" % devices.describe(strategy))
 
     results, best = [], None
     for index, (topology, method) in enumerate(config.candidates):
@@ -62,9 +60,7 @@ def train_candidates(config):
         # A fresh Keras session per candidate; it must be left before entering the strategy.
         keras.backend.clear_session()
         with strategy.scope():
-            result = train_candidate(
-                topology, method, index, data, config, precision, time.monotonic() + budget, deadline
-            )
+            result = train_candidate(topology, method, index, data, config, time.monotonic() + budget, deadline)
         results.append(result)
         write_fit_info(config, result, data.objective.categorical)
         best = best_result(results, data.objective.categorical)
@@ -80,7 +76,7 @@ def write_seconds(parameters):
     return parameters * WRITE_SECONDS_PER_PARAMETER
 
 
-def train_candidate(topology, method, index, data, config, precision, deadline, run_deadline):
+def train_candidate(topology, method, index, data, config, deadline, run_deadline):
     """Build and train one candidate; its clock includes building the network.
 
     Training stops by `deadline`, and early enough that the network could still be written
@@ -88,7 +84,7 @@ def train_candidate(topology, method, index, data, config, precision, deadline, 
     """
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
-    built = build_candidate(topology, method, data, config, precision)
+    built = build_candidate(topology, method, data, config)
     result = CandidateResult(topology, method, index)
     result.parameters = built.keras_model.count_params()
     deadline = min(deadline, run_deadline - write_seconds(result.parameters))
@@ -122,13 +118,17 @@ def candidate_document(topology, data, config):
     return network_document(image_network, readout, objective.output_exposition)
 
 
-def build_candidate(topology, method, data, config, precision):
+def build_candidate(topology, method, data, config):
     """The Keras model of a candidate, with its starting weights; a readout from the config's
     `layers` is checked."""
     if topology == "initial_model":
-        return BuiltModel(initial_document(method, data.objective, config), precision)
+        document = initial_document(method, data.objective, config)
+    else:
+        document = candidate_document(topology, data, config)
+    precision = devices.choose_precision(config.precision, document)
+    log("  computing in %s" % precision)
     try:
-        built = BuiltModel(candidate_document(topology, data, config), precision)
+        built = BuiltModel(document, precision)
     except (ValueError, KeyError, TypeError) as error:
         if config.layers is None:
             raise
