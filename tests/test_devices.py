@@ -1,6 +1,5 @@
 """Mixed precision and several replicas: sensenet still predicts what pyramid predicted."""
 
-import json
 import os
 
 import numpy as np

@@ -17,11 +17,11 @@ import os
 
 from PIL import Image, UnidentifiedImageError
 
+from pyramid.config import RESCALE_TYPES
 from pyramid.errors import ImageFileError
 from pyramid.importers import tf
 
 JPEG_DCT_METHOD = "INTEGER_ACCURATE"
-RESCALE_TYPES = ("warp", "pad", "crop")
 READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
 # Pillow modes of BMP files whose pixels are palette indices; TensorFlow's BMP decoder
 # ignores the palette, so these would be read as garbage.

@@ -11,6 +11,7 @@ import os
 
 import h5py
 
+from pyramid.config import PRETRAINED_METHODS
 from pyramid.errors import WeightsError
 from pyramid.importers import keras  # noqa: F401  (first: sets TensorFlow up for sensenet)
 
@@ -20,7 +21,6 @@ ENVIRONMENT_VARIABLE = "PYRAMID_WEIGHTS_DIR"
 SENSENET_CACHE = os.path.join(os.path.expanduser("~"), ".bigml_sensenet")
 # sensenet treats a smaller file as a failed download; so do we.
 MIN_WEIGHTS_BYTES = 128 * 1024
-PRETRAINED_METHODS = ("fine_tune", "use_pretrained")
 
 
 def weights_directory(config):

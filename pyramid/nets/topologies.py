@@ -13,9 +13,10 @@ import math
 import pyramid.importers  # noqa: F401  (first: it sets TensorFlow up before sensenet loads it)
 from sensenet.pretrained import PRETRAINED_CNN_METADATA
 
-SIMPLE_TOPOLOGIES = ("simple", "simple_residual")
-PRETRAINED_TOPOLOGIES = ("mobilenet", "mobilenetv2", "resnet18")
-CLASSIFIER_TOPOLOGIES = SIMPLE_TOPOLOGIES + PRETRAINED_TOPOLOGIES
+from pyramid.config import SCRATCH_TOPOLOGIES as SIMPLE_TOPOLOGIES
+from pyramid.config import TOPOLOGIES as CLASSIFIER_TOPOLOGIES
+
+PRETRAINED_TOPOLOGIES = tuple(t for t in CLASSIFIER_TOPOLOGIES if t not in SIMPLE_TOPOLOGIES)
 # Pixels become (x - 127.5) / 127.5 in pyramid's own networks.
 SIMPLE_LOADING_METHOD = "centering"
 DEFAULT_READOUT_WIDTH = 256

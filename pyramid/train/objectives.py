@@ -4,8 +4,6 @@ import numpy as np
 
 from pyramid.importers import keras
 
-CATEGORICAL_LOSSES = ("crossentropy", "hinge", "kl_divergence", "cosine")
-NUMERIC_LOSSES = ("mean_squared_error", "huber", "mean_percentage_error")
 
 
 class Objective:

@@ -2,10 +2,6 @@
 
 from pyramid.importers import keras, tf
 
-DESCENT_ALGORITHMS = (
-    "adadelta", "adagrad", "adam", "adamax", "ftrl", "momentum", "nadam", "rms_prop", "sgd",
-)
-
 
 def _given(value, default):
     # An explicit 0 is a real value (the earlier implementation replaced it by the default).
