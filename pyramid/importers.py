@@ -10,6 +10,7 @@ finds its devices. Set `PYRAMID_TF_LOGS=1` to see them (e.g. to debug a GPU setu
 """
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -34,6 +35,16 @@ def quiet_stderr():
         os.close(saved)
 
 
+def cluster_config():
+    """TF_CONFIG as a dict when it names a cluster of two or more tasks, else None."""
+    try:
+        config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    except ValueError:
+        return None
+    tasks = sum(len(addresses) for addresses in config.get("cluster", {}).values())
+    return config if tasks > 1 else None
+
+
 def split_cpu(count):
     """Make the CPU N logical devices (before TensorFlow initialises its devices)."""
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -43,6 +54,10 @@ def split_cpu(count):
 with quiet_stderr():
     import tensorflow as tf
 
+    # MultiWorkerMirroredStrategy configures TensorFlow's collective ops, which is only
+    # possible before TensorFlow runs anything: it is made here, when TF_CONFIG names a cluster.
+    CLUSTER = cluster_config()
+    MULTI_WORKER_STRATEGY = tf.distribute.MultiWorkerMirroredStrategy() if CLUSTER else None
     # PYRAMID_CPU_DEVICES=N splits the CPU into N devices, so that distributed training runs
     # (and is tested) on a machine without GPUs.
     if int(os.environ.get("PYRAMID_CPU_DEVICES") or 1) > 1:

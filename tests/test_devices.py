@@ -1,5 +1,6 @@
 """Mixed precision and several replicas: sensenet still predicts what pyramid predicted."""
 
+import json
 import os
 
 import numpy as np
@@ -40,3 +41,56 @@ def test_two_replicas_train_the_example(digits_dir, tmp_path, precision):
     assert "computing in %s" % precision in finished.stdout
     final = assert_sensenet_agrees(image_root, output)
     assert final["iterations"] == 40
+
+
+def free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+def test_two_workers_on_localhost(digits_dir, tmp_path):
+    """MultiWorkerMirroredStrategy: two pyramid_train processes train one model together."""
+    import subprocess
+    import sys
+
+    from conftest import CHECKOUT
+
+    image_root, points = digits_dir
+    output = tmp_path / "out"
+    config = training_config(image_root, str(output), points, max_total_time=60, patience=3, precision="float32")
+    path = write_config(tmp_path / "config.json", config)
+    cluster = {"worker": ["localhost:%d" % port for port in free_ports(2)]}
+    workers = []
+    for index in range(2):
+        environment = dict(
+            os.environ, PYTHONPATH=CHECKOUT,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+        )
+        workers.append(subprocess.Popen(
+            [sys.executable, "-m", "pyramid.commands.train", path], env=environment,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    outputs = []
+    try:
+        for worker in workers:
+            outputs.append(worker.communicate(timeout=240))
+    finally:
+        for worker in workers:
+            worker.kill()
+
+    for worker, (stdout, stderr) in zip(workers, outputs):
+        assert worker.returncode == 0, stderr[-3000:]
+        assert "Training on 2 replicas" in stdout
+    checksums = [[line for line in stdout.splitlines() if line.startswith("Weights checksum")] for stdout, _ in outputs]
+    assert len(checksums[0]) == 1 and checksums[0] == checksums[1]
+    # Only the chief writes: one final model, and the other worker says so.
+    assert "written to" in outputs[0][0] and "Not the chief" in outputs[1][0]
+    assert (output / "final_model.json").exists()
+    assert_sensenet_agrees(image_root, str(output))

@@ -4,6 +4,9 @@
   evenly over the replicas, each of which sees different images);
 - `PYRAMID_CPU_DEVICES=N` (N >= 2): the CPU split into N logical devices, mirrored the same
   way; this is how the distributed path is tested without GPUs;
+- `TF_CONFIG` naming a cluster (several machines, one pyramid_train each, same config):
+  MultiWorkerMirroredStrategy over all of them; the workers agree on every decision (see
+  `Agreement`) and only the chief (the "chief" task, else worker 0) writes results;
 - otherwise TensorFlow's default strategy on the one device.
 
 Precision "auto" picks, per network, mixed_float16 when every GPU is of compute capability
@@ -15,6 +18,7 @@ and float32 otherwise: measured here (benchmarks/train.py, 32x32), bfloat16 trai
 have no fast bfloat16 kernels).
 """
 
+from pyramid import importers
 from pyramid.importers import tf
 
 FAST_FLOAT16_CAPABILITY = (7, 0)
@@ -22,6 +26,8 @@ BFLOAT16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 
 def choose_strategy():
+    if importers.MULTI_WORKER_STRATEGY is not None:
+        return importers.MULTI_WORKER_STRATEGY
     gpus = tf.config.list_logical_devices("GPU")
     if len(gpus) > 1:
         return tf.distribute.MirroredStrategy()
@@ -66,3 +72,48 @@ def describe(strategy):
         return "1 replica"
     devices = ", ".join(device.rsplit("/", 1)[-1] for device in strategy.extended.worker_devices)
     return "%d replicas (%s)" % (replicas, devices)
+
+
+def is_chief():
+    """Whether this process writes the results (on one machine, always)."""
+    cluster = importers.CLUSTER
+    if cluster is None:
+        return True
+    task = cluster.get("task", {})
+    if "chief" in cluster["cluster"]:
+        return task.get("type") == "chief"
+    return task.get("type") == "worker" and task.get("index", 0) == 0
+
+
+class Agreement:
+    """Makes the workers of a cluster take the same decisions.
+
+    Decisions that depend on a worker's clock (stop now, check the holdout now) or on its
+    float arithmetic (is this check better) could differ between workers, and a worker that
+    stops or checks alone leaves the others waiting for it forever in a collective. Each
+    decision is therefore summed over the cluster. On one machine this does nothing.
+    """
+
+    def __init__(self):
+        strategy = importers.MULTI_WORKER_STRATEGY
+        self.active = strategy is not None
+        if self.active:
+
+            @tf.function
+            def total(flags):
+                each = strategy.run(lambda: tf.identity(flags))
+                return strategy.reduce(tf.distribute.ReduceOp.SUM, each, axis=None)
+
+            self._total = total
+
+    def any(self, *flags):
+        """Each flag, True when it is True on any worker."""
+        if not self.active:
+            return flags if len(flags) > 1 else flags[0]
+        summed = self._total(tf.constant([float(flag) for flag in flags])).numpy()
+        decided = tuple(bool(value > 0) for value in summed)
+        return decided if len(flags) > 1 else decided[0]
+
+    def chief(self, flag):
+        """The chief's value of `flag`, on every worker."""
+        return self.any(bool(flag) and is_chief()) if self.active else flag

@@ -14,7 +14,10 @@ import math
 import os
 import time
 
+import numpy as np
+
 from pyramid.importers import keras
+from pyramid.train.devices import Agreement
 from pyramid.train.metrics import PRIMARY, holdout_metrics, is_better
 from pyramid.train.objectives import make_loss
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
@@ -70,8 +73,9 @@ class CandidateResult:
 class TrainingController(keras.callbacks.Callback):
     """Checks the holdout, keeps the best weights, steps the phases down, enforces budgets."""
 
-    def __init__(self, evaluate, categorical, schedule, plan, config, deadline, result, progress, tensorboard):
+    def __init__(self, evaluate, agreement, categorical, schedule, plan, config, deadline, result, progress, tensorboard):
         super().__init__()
+        self.agreement = agreement
         self._supports_tf_logs = True  # our batch hook needs no logs: skip their conversion
         self.evaluate = evaluate
         self.categorical = categorical
@@ -101,23 +105,27 @@ class TrainingController(keras.callbacks.Callback):
         self.iterations += 1
         self.last_loss = (logs or {}).get("loss", self.last_loss)
         now = time.monotonic()
-        if self.out_of_budget(now):
-            return
-        if now - self.last_check >= self.config.max_seconds_per_update:
+        late, due = self.agreement.any(self.late(now), now - self.last_check >= self.config.max_seconds_per_update)
+        if not self.out_of_budget(late) and due:
             self.check()
 
     def on_epoch_end(self, epoch, logs=None):
-        if not self.model.stop_training and not self.out_of_budget(time.monotonic()):
-            self.check()
+        if not self.model.stop_training:
+            late = self.agreement.any(self.late(time.monotonic()))
+            if not self.out_of_budget(late):
+                self.check()
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
-    def out_of_budget(self, now):
-        max_iterations = self.config.max_iterations
+    def late(self, now):
         # Stop rather than start a check that would end past the deadline.
-        if now + self.check_seconds >= self.deadline:
+        return now + self.check_seconds >= self.deadline
+
+    def out_of_budget(self, late):
+        max_iterations = self.config.max_iterations
+        if late:
             return self.stop("time budget used")
         if max_iterations is not None and self.iterations >= max_iterations:
             return self.stop("max_iterations reached")
@@ -136,7 +144,7 @@ class TrainingController(keras.callbacks.Callback):
         metrics, predictions = self.evaluate(self.model)
         self.last_check = time.monotonic()
         self.check_seconds = self.last_check - began
-        improved = is_better(metrics, self.result.metrics, self.categorical)
+        improved = self.agreement.chief(is_better(metrics, self.result.metrics, self.categorical))
         if improved:
             self.result.metrics = metrics
             self.best_weights = self.model.get_weights()
@@ -191,19 +199,26 @@ class TrainingController(keras.callbacks.Callback):
 def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     """Train `built` (a BuiltModel) on `data` until a stopping rule fires; fill `result`."""
     objective = data.objective
+    agreement = Agreement()
     schedule = PhasedWarmupSchedule(config.learning_rate, config.learning_rate_warmup_iterations)
     model = built.keras_model
 
     def evaluate(model):
         # Always through float32 weights and arithmetic: these predictions are the output.
-        outputs = built.evaluation_model().predict(data.holdout_images(), verbose=0)
+        evaluation_model = built.evaluation_model()
+        if agreement.active:
+            # Keras' predict would split the holdout over the workers; every worker scores it
+            # all, calling the model directly.
+            outputs = np.concatenate([evaluation_model(images, training=False).numpy() for images in data.holdout_images()])
+        else:
+            outputs = evaluation_model.predict(data.holdout_images(), verbose=0)
         predictions = objective.to_labels(outputs)
         metrics = holdout_metrics(predictions, data.holdout_truth, data.holdout_weights, objective.categorical)
         return metrics, predictions
 
     plan = training_plan(result.method)
     controller = TrainingController(
-        evaluate, objective.categorical, schedule, plan, config, deadline, result, progress, tensorboard
+        evaluate, agreement, objective.categorical, schedule, plan, config, deadline, result, progress, tensorboard
     )
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
     # One `fit` per run of phases with the same trainable layers: changing them needs a new

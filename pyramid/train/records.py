@@ -54,10 +54,11 @@ class Progress:
 
 
 class TensorBoard:
-    """Scalars and images for one candidate, in TensorBoard's event files."""
+    """Scalars and images for one candidate, in TensorBoard's event files (no files when
+    `directory` is None: the workers of a cluster other than the chief write nothing)."""
 
     def __init__(self, directory):
-        self.writer = tf.summary.create_file_writer(directory)
+        self.writer = tf.summary.create_file_writer(directory) if directory else tf.summary.create_noop_writer()
 
     def images(self, batch):
         with self.writer.as_default():

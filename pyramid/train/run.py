@@ -1,5 +1,7 @@
 """`pyramid_train`'s job: train every candidate within the time budget, keep the best."""
 
+import hashlib
+import json
 import os
 import time
 
@@ -41,11 +43,14 @@ def train_candidates(config):
     deadline = started + config.max_total_time
     pretrained.check_pretrained_weights(config)
     check_initial_models(config)
-    os.makedirs(config.output_directory, exist_ok=True)
+    chief = devices.is_chief()
+    if chief:
+        os.makedirs(config.output_directory, exist_ok=True)
 
     data = TrainingData(config)
     log("Data: %s (%.1fs)" % (data.describe(), time.monotonic() - started))
     strategy = devices.choose_strategy()
+    agreement = devices.Agreement()
     log("Training on %s" % devices.describe(strategy))
 
     results, best = [], None
@@ -53,7 +58,7 @@ def train_candidates(config):
         # Time to write the best model so far is not shared out.
         reserve = write_seconds(best.parameters) if best else 0.0
         budget = candidate_budget(deadline - reserve - time.monotonic(), len(config.candidates) - index)
-        if budget <= 0 and results:
+        if agreement.any(budget <= 0) and results:
             log("Skipping %s %s: no time left" % (topology, method))
             continue
         log("Testing %s %s for %.1f seconds" % (topology, method, budget))
@@ -62,14 +67,26 @@ def train_candidates(config):
         with strategy.scope():
             result = train_candidate(topology, method, index, data, config, time.monotonic() + budget, deadline)
         results.append(result)
-        write_fit_info(config, result, data.objective.categorical)
+        if chief:
+            write_fit_info(config, result, data.objective.categorical)
         best = best_result(results, data.objective.categorical)
 
-    write_outputs(config, data, best)
     log(results_table(results, data.objective.categorical))
+    if agreement.active:
+        log("Weights checksum of %s: %s" % (best.name, weights_checksum(best.document)))
+    if not chief:
+        log("Not the chief: the chief writes the results")
+        return best
+    write_outputs(config, data, best)
     log("Best result (%s, %s) written to %s" % (best.topology, best.method_label, final_model_path(config)))
     log("Total time %.1fs (max_total_time %gs)" % (time.monotonic() - started, config.max_total_time))
     return best
+
+
+def weights_checksum(document):
+    """A short digest of a model's layers and weights, to compare the workers of a cluster."""
+    text = json.dumps([document["image_network"]["layers"], document["layers"]])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def write_seconds(parameters):
@@ -89,7 +106,9 @@ def train_candidate(topology, method, index, data, config, deadline, run_deadlin
     result.parameters = built.keras_model.count_params()
     deadline = min(deadline, run_deadline - write_seconds(result.parameters))
     progress = Progress(result.name, deadline - started, log)
-    tensorboard = TensorBoard(os.path.join(config.output_directory, "tensorboard", result.directory))
+    tensorboard = TensorBoard(
+        os.path.join(config.output_directory, "tensorboard", result.directory) if devices.is_chief() else None
+    )
     try:
         tensorboard.images(next(iter(data.training_batches()))[0])
         fit_candidate(built, data, config, deadline, result, progress, tensorboard)
