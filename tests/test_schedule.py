@@ -98,3 +98,12 @@ def test_metrics():
     assert is_better({"likelihood": 0.5}, {"likelihood": float("nan")}, True)
     assert not is_better({"likelihood": float("nan")}, {"likelihood": 0.1}, True)
     assert not is_better({"r_squared": 0.4}, {"r_squared": 0.4}, False)
+
+
+def test_warmup_continues_across_a_new_optimizer():
+    """A phase that changes the trainable layers gets a new optimizer, whose own step count
+    starts at 0; the offset keeps the warmup where the candidate is."""
+    schedule = PhasedWarmupSchedule(0.01, warmup_iterations=10)
+    schedule.step_offset.assign(6)
+    assert float(schedule(0)) == pytest.approx(float(PhasedWarmupSchedule(0.01, 10)(6)))
+    assert float(schedule(4)) == pytest.approx(0.01)

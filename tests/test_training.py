@@ -157,3 +157,20 @@ def test_augmented_training_batches_differ_and_predictions_still_match(digits_di
     theirs = sensenet_predictions(os.path.join(str(tmp_path / "aug"), "final_model.json"), files)
     np.testing.assert_allclose(theirs, [p["prediction"] for p in predictions], atol=PARITY_TOLERANCE, rtol=0)
     assert final["training_options"]["image_augmentations"] == ["rotation", "zoom", "brightness"]
+
+
+def test_checks_during_warmup_never_count_as_failures(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    config = training_config(
+        image_root, str(tmp_path / "out"), points, patience=1, max_iterations=60, learning_rate=0.5,
+        learning_rate_warmup_iterations=60, max_seconds_per_update=0.05,
+    )
+    result = train(config)
+    # With patience 1 a single failed check would end phase 1; inside the warmup none does.
+    assert {check["phase"] for check in result.checks} == {1}
+    assert len(result.checks) > 3 and result.stop_reason == "max_iterations reached"
+    best, failed = 0.0, 0
+    for check in result.checks:
+        failed += check["likelihood"] <= best + 1e-7
+        best = max(best, check["likelihood"])
+    assert failed >= 1  # there were failed checks to ignore
