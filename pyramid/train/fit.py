@@ -141,7 +141,7 @@ class TrainingController(keras.callbacks.Callback):
 
     def check(self):
         began = time.monotonic()
-        metrics, predictions = self.evaluate(self.model)
+        metrics, predictions = self.evaluate()
         self.last_check = time.monotonic()
         self.check_seconds = self.last_check - began
         improved = self.agreement.chief(is_better(metrics, self.result.metrics, self.categorical))
@@ -203,7 +203,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     schedule = PhasedWarmupSchedule(config.learning_rate, config.learning_rate_warmup_iterations)
     model = built.keras_model
 
-    def evaluate(model):
+    def evaluate():
         # Always through float32 weights and arithmetic: these predictions are the output.
         evaluation_model = built.evaluation_model()
         if agreement.active:
