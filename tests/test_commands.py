@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import CHECKOUT, training_config, write_config
 
 
@@ -36,7 +38,8 @@ def test_pyramid_train_runs_and_reports(digits_dir, tmp_path):
         assert json.load(stream)["training_options"]["max_total_time"] == 30
 
 
-def test_corrupt_image_is_named_with_status_2(digits_dir, tmp_path):
+@pytest.mark.parametrize("max_data_size", [10**9, 0], ids=["in-memory", "streamed"])
+def test_corrupt_image_is_named_with_status_2(digits_dir, tmp_path, max_data_size):
     image_root, points = digits_dir
     broken = tmp_path / "broken.png"
     with open(os.path.join(image_root, points[0]["file"]), "rb") as stream:
@@ -45,7 +48,8 @@ def test_corrupt_image_is_named_with_status_2(digits_dir, tmp_path):
         point_root = os.path.join(image_root, point["file"])
         os.symlink(point_root, tmp_path / point["file"])
     points = points + [{"file": "broken.png", "label": "1"}]
-    config = training_config(str(tmp_path), str(tmp_path / "out"), points, max_iterations=5)
+    config = training_config(str(tmp_path), str(tmp_path / "out"), points, max_iterations=50,
+                             max_data_size=max_data_size)
     finished = run(["-m", "pyramid.commands.train", write_config(tmp_path / "config.json", config)])
 
     assert finished.returncode == 2

@@ -361,7 +361,7 @@ def cutout(images, draws, n):
     cols = tf.gather(left, chosen)[:, None, None] + tf.range(box_w, dtype=tf.int64)[None, None, :]
     batch = tf.broadcast_to(chosen[:, None, None], tf.shape(rows + cols))
     where = tf.stack([batch, tf.broadcast_to(rows, tf.shape(batch)), tf.broadcast_to(cols, tf.shape(batch))], -1)
-    colours = tf.gather(tf.reduce_mean(images, axis=[1, 2]), chosen)  # [k, 3]
+    colours = tf.gather(channel_means(images)[:, 0, 0, :], chosen)  # [k, 3]
     fill = tf.broadcast_to(colours[:, None, None, :], tf.concat([tf.shape(where)[:3], [3]], 0))
     return tf.tensor_scatter_nd_update(images, where, fill)
 

@@ -49,6 +49,9 @@ class MemoryImages:
         batched = indices.batch(batch_size, drop_remainder=drop_remainder)
         return batched.map(lambda rows: (gather(rows), rows), num_parallel_calls=PARALLEL_CALLS)
 
+    def raise_unreadable(self):
+        """Nothing to find: every image was decoded when the source was made."""
+
 
 class FileImages:
     """Images read from disk each time they are needed."""
@@ -70,6 +73,10 @@ class FileImages:
         elements = indices.map(read, num_parallel_calls=PARALLEL_CALLS)
         batched = elements.batch(batch_size, drop_remainder=drop_remainder)
         return batched.map(assemble, num_parallel_calls=PARALLEL_CALLS)
+
+    def raise_unreadable(self):
+        """Raise ImageFileError for the first file that does not decode (after a failure)."""
+        raise_first_unreadable(self.paths, self.shape_hw, self.rescale_type)
 
 
 def image_source(paths, shape_hw, rescale_type, max_data_size):

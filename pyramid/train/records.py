@@ -89,7 +89,7 @@ def plot_checks(checks, metric, title, path):
     axes.set_xlabel("seconds")
     axes.set_ylabel("holdout " + metric)
     axes.set_title(title)
-    if len(checks) and any(check["phase"] > 1 for check in checks):
+    if any(check["phase"] > 1 for check in checks):
         axes.legend()
     figure.tight_layout()
     os.makedirs(os.path.dirname(path), exist_ok=True)

@@ -65,7 +65,9 @@ def train_candidates(config):
         # A fresh Keras session per candidate; it must be left before entering the strategy.
         keras.backend.clear_session()
         with strategy.scope():
-            result = train_candidate(topology, method, index, data, config, time.monotonic() + budget, deadline)
+            result = train_candidate(
+                topology, method, index, data, config, chief, time.monotonic() + budget, deadline
+            )
         results.append(result)
         if chief:
             write_fit_info(config, result, data.objective.categorical)
@@ -93,7 +95,7 @@ def write_seconds(parameters):
     return parameters * WRITE_SECONDS_PER_PARAMETER
 
 
-def train_candidate(topology, method, index, data, config, deadline, run_deadline):
+def train_candidate(topology, method, index, data, config, chief, deadline, run_deadline):
     """Build and train one candidate; its clock includes building the network.
 
     Training stops by `deadline`, and early enough that the network could still be written
@@ -107,14 +109,14 @@ def train_candidate(topology, method, index, data, config, deadline, run_deadlin
     deadline = min(deadline, run_deadline - write_seconds(result.parameters))
     progress = Progress(result.name, deadline - started, log)
     tensorboard = TensorBoard(
-        os.path.join(config.output_directory, "tensorboard", result.directory) if devices.is_chief() else None
+        os.path.join(config.output_directory, "tensorboard", result.directory) if chief else None
     )
     try:
         tensorboard.images(next(iter(data.training_batches()))[0])
         fit_candidate(built, data, config, deadline, result, progress, tensorboard)
     except tf.errors.InvalidArgumentError:
         # A file whose header looked fine but whose body does not decode (streaming mode).
-        find_unreadable_image(data)
+        data.images.raise_unreadable()
         raise
     finally:
         progress.close()
@@ -171,13 +173,6 @@ def describe_outputs(objective):
     if objective.categorical:
         return "one per class, with a softmax"
     return "one value"
-
-
-def find_unreadable_image(data):
-    from pyramid.data.datasets import raise_first_unreadable
-
-    images = data.images
-    raise_first_unreadable(images.paths, images.shape_hw, images.rescale_type)
 
 
 def best_result(results, categorical):
