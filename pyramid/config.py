@@ -28,16 +28,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from pyramid.data import augmentation_settings
 from pyramid.errors import ConfigError
+from pyramid.nets import readout_layers
+from pyramid.train import loss_settings, optimizer_settings
 
 __all__ = ["TrainConfig", "load_train_config", "validate_train_config"]
 
-DESCENT_ALGORITHMS = (
-    "adadelta", "adagrad", "adam", "adamax", "ftrl", "momentum", "nadam", "rms_prop", "sgd",
-)
-CATEGORICAL_LOSSES = ("crossentropy", "hinge", "kl_divergence", "cosine")
-NUMERIC_LOSSES = ("mean_squared_error", "huber", "mean_percentage_error")
+DESCENT_ALGORITHMS = optimizer_settings.NAMES
+CATEGORICAL_LOSSES = loss_settings.names("categorical")
+NUMERIC_LOSSES = loss_settings.names("numeric")
 LOSSES = {"categorical": CATEGORICAL_LOSSES, "numeric": NUMERIC_LOSSES}
-DEFAULT_LOSS = {"categorical": "crossentropy", "numeric": "mean_squared_error"}
+DEFAULT_LOSS = loss_settings.DEFAULT
 LABEL_KINDS = {"categorical": "strings (categorical)", "numeric": "numbers (numeric)"}
 RESCALE_TYPES = ("warp", "pad", "crop")
 
@@ -353,7 +353,9 @@ def validate_train_config(data, base_dir=None):
     objective = _check_labels(config)
     loss = _check_loss(config, objective)
     _check_label_smoothing(config, objective)
+    _check_readout_layers(config, objective, loss)
     _check_candidates(config)
+    _check_optimizer_settings(config)
     _check_augmentations(config)
     _refuse_later_features(config)
     base_dir = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
@@ -452,6 +454,43 @@ def _check_label_smoothing(config, objective):
         )
 
 
+def _check_readout_layers(config, objective, loss):
+    """What sensenet can build, with as many outputs as the objective needs, ending in the
+    activation the loss needs (`loss_settings`)."""
+    layers = config.layers
+    if layers is None:
+        return
+    try:
+        readout_layers.check_layers(layers)
+    except readout_layers.LayerError as error:
+        raise ConfigError("%s: %s" % (error.where, error)) from None
+
+    if objective == "categorical":
+        needed, what = len({point.label for point in config.training_data}), "one per class"
+    else:
+        needed, what = 1, "a numeric objective has one"
+    width = readout_layers.output_width(layers)
+    if width is None:
+        raise ConfigError(
+            "layers: no dense layer sets the number of outputs; the objective needs %d (%s), "
+            "so add a dense layer with number_of_nodes %d" % (needed, what, needed)
+        )
+    if width != needed:
+        last = max(i for i, layer in enumerate(layers) if layer["type"] == "dense")
+        raise ConfigError(
+            "layers[%d].number_of_nodes: %d is not allowed; the last dense layer gives the "
+            "outputs, and the objective needs %d (%s)" % (last, width, needed, what)
+        )
+    activation = readout_layers.final_activation(layers)
+    wanted = loss_settings.LOSSES[loss].output_activation
+    if activation != wanted:
+        raise ConfigError(
+            'layers: the readout ends with the activation "%s", but loss_function "%s" needs '
+            '"%s" outputs; give the last dense layer "activation_function": "%s"'
+            % (activation, loss, wanted, wanted)
+        )
+
+
 def _check_candidates(config):
     seen = {}
     for index, (topology, method) in enumerate(config.image_network_candidates):
@@ -491,6 +530,19 @@ def _check_candidates(config):
                 % (key, _show(list(pair)), seen[pair])
             )
         seen[pair] = index
+
+
+def _check_optimizer_settings(config):
+    """A setting the chosen optimizer does not use would be silently ignored: refuse it."""
+    name = config.descent_algorithm
+    given = {key: getattr(config, key) for key in optimizer_settings.SETTING_NAMES}
+    unused = optimizer_settings.unused_settings(name, given)
+    if unused:
+        takes = ", ".join(optimizer_settings.OPTIMIZERS[name].settings)
+        raise ConfigError(
+            '%s: %s is not used by descent_algorithm "%s", which takes %s; remove the key or '
+            "choose another descent_algorithm" % (unused[0], _show(given[unused[0]]), name, takes)
+        )
 
 
 def _check_augmentations(config):

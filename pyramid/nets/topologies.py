@@ -146,8 +146,9 @@ def dense(units, activation_function):
 
 
 def seed_layers(layers, seed):
-    """Give every randomly initialised layer its own seed (sensenet defaults all to 0)."""
+    """Give every randomly initialised layer its own seed (sensenet defaults all to 0),
+    unless the layer has one."""
     for index, layer in enumerate(layers):
         if any(layer.get(key) in ("glorot_uniform", "glorot_normal") for key in layer):
-            layer["seed"] = (seed * 7919 + index) % (2**31 - 1)
+            layer.setdefault("seed", (seed * 7919 + index) % (2**31 - 1))
     return layers

@@ -1,49 +1,17 @@
 """The `descent_algorithm` optimizers and the learning-rate schedule."""
 
 from pyramid.importers import keras, tf
-
-
-def _given(value, default):
-    # An explicit 0 is a real value (the earlier implementation replaced it by the default).
-    return default if value is None else value
+from pyramid.train import optimizer_settings
 
 
 def make_optimizer(config, learning_rate):
-    """The optimizer named by `config.descent_algorithm`, driven by `learning_rate`."""
+    """The optimizer named by `config.descent_algorithm`, driven by `learning_rate`, built
+    from its row of `optimizer_settings.OPTIMIZERS`."""
     name = config.descent_algorithm
-    epsilon = _given(config.epsilon, 1e-7)
-    betas = {"beta_1": _given(config.beta1, 0.9), "beta_2": _given(config.beta2, 0.999)}
-    optimizers = keras.optimizers
-    if name == "adam":
-        return optimizers.Adam(learning_rate, epsilon=epsilon, **betas)
-    if name == "adamax":
-        return optimizers.Adamax(learning_rate, epsilon=epsilon, **betas)
-    if name == "nadam":
-        return optimizers.Nadam(learning_rate, epsilon=epsilon, **betas)
-    if name == "adadelta":
-        return optimizers.Adadelta(learning_rate, rho=_given(config.rho, 0.95), epsilon=epsilon)
-    if name == "adagrad":
-        accumulator = _given(config.init_accumulator, 0.1)
-        return optimizers.Adagrad(learning_rate, initial_accumulator_value=accumulator, epsilon=epsilon)
-    if name == "rms_prop":
-        return optimizers.RMSprop(
-            learning_rate, rho=_given(config.rho, 0.9), momentum=_given(config.momentum, 0.0),
-            epsilon=epsilon,
-        )
-    if name == "ftrl":
-        return optimizers.Ftrl(
-            learning_rate,
-            learning_rate_power=_given(config.learning_rate_power, -0.5),
-            initial_accumulator_value=_given(config.init_accumulator, 0.1),
-            l1_regularization_strength=_given(config.l1_regularization, 0.0),
-            l2_regularization_strength=_given(config.l2_regularization, 0.0),
-        )
-    if name == "momentum":
-        return optimizers.SGD(learning_rate, momentum=_given(config.momentum, 0.9), nesterov=True)
-    if name == "sgd":
-        # Plain SGD unless a momentum is given (the earlier implementation always used 0.9).
-        return optimizers.SGD(learning_rate, momentum=_given(config.momentum, 0.0))
-    raise ValueError("unknown descent_algorithm %r" % name)
+    given = {key: getattr(config, key) for key in optimizer_settings.SETTING_NAMES}
+    arguments = optimizer_settings.keras_arguments(name, given)
+    optimizer_class = getattr(keras.optimizers, optimizer_settings.OPTIMIZERS[name].keras_class)
+    return optimizer_class(learning_rate, **arguments)
 
 
 class PhasedWarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):

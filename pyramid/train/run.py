@@ -7,7 +7,7 @@ import time
 
 from pyramid.errors import ConfigError
 from pyramid.importers import keras, tf
-from pyramid.nets import pretrained, topologies
+from pyramid.nets import pretrained, readout_layers, topologies
 from pyramid.nets.initial_model import check_initial_models, initial_document
 from pyramid.nets.model import BuiltModel, network_document
 from pyramid.train import devices, finalize
@@ -43,6 +43,7 @@ def train_candidates(config):
     deadline = started + config.max_total_time
     pretrained.check_pretrained_weights(config)
     check_initial_models(config)
+    check_readout_widths(config)
     chief = devices.is_chief()
     if chief:
         os.makedirs(config.output_directory, exist_ok=True)
@@ -132,47 +133,39 @@ def candidate_document(topology, data, config):
     image_network = topologies.image_network(topology, config.image_shape_hw, config.rescale_type)
     topologies.seed_layers(image_network["layers"], config.seed)
     if config.layers is not None:
-        readout = [dict(layer) for layer in config.layers]
+        readout = readout_layers.with_defaults(config.layers)
     else:
         readout = topologies.default_readout(objective.n_outputs, objective.categorical)
     topologies.seed_layers(readout, config.seed + 1)
     return network_document(image_network, readout, objective.output_exposition)
 
 
+def check_readout_widths(config):
+    """A config's readout layers fit every candidate's image features (checked before any
+    image is read: the widths depend on the topology and input size)."""
+    if config.layers is None:
+        return
+    for topology, _ in config.candidates:
+        if topology == "initial_model":
+            continue  # an initial model brings its own readout
+        network = topologies.image_network(topology, config.image_shape_hw, config.rescale_type)
+        problem = readout_layers.residual_width_problem(config.layers, network["metadata"]["outputs"])
+        if problem:
+            raise ConfigError("%s (after the %d image features of %s)" % (problem, network["metadata"]["outputs"], topology))
+
+
 def build_candidate(topology, method, data, config):
-    """The Keras model of a candidate, with its starting weights; a readout from the config's
-    `layers` is checked."""
+    """The Keras model of a candidate, with its starting weights."""
     if topology == "initial_model":
         document = initial_document(method, data.objective, config)
     else:
         document = candidate_document(topology, data, config)
     precision = devices.choose_precision(config.precision, document)
     log("  computing in %s" % precision)
-    try:
-        built = BuiltModel(document, precision)
-    except (ValueError, KeyError, TypeError) as error:
-        if config.layers is None:
-            raise
-        # sensenet replaces its build errors by a dump of the layers; the cause is the context.
-        cause = error.__context__ if error.__context__ is not None else error
-        reason = "%s: %s" % (type(cause).__name__, str(cause)[:120])
-        raise ConfigError("layers: sensenet cannot build these readout layers (%s)" % reason) from None
-
+    built = BuiltModel(document, precision)
     if method in pretrained.PRETRAINED_METHODS:
         pretrained.load_image_weights(built, pretrained.weights_path(topology, config))
-    outputs = built.keras_model.output_shape[-1]
-    if outputs != data.objective.n_outputs:
-        raise ConfigError(
-            "layers: the last readout layer gives %d outputs, but the objective needs %d (%s)"
-            % (outputs, data.objective.n_outputs, describe_outputs(data.objective))
-        )
     return built
-
-
-def describe_outputs(objective):
-    if objective.categorical:
-        return "one per class, with a softmax"
-    return "one value"
 
 
 def best_result(results, categorical):
