@@ -71,3 +71,17 @@ def test_weights_are_relative(digits_dir, tmp_path):
     assert data.weights.mean() == pytest.approx(1.0)
     zero = np.array([p["label"] == "0" for p in points])
     assert data.weights[zero][0] == pytest.approx(4 * data.weights[~zero][0])
+
+
+def test_the_run_says_how_many_classes_the_holdout_misses(digits_dir, tmp_path):
+    image_root, points = digits_dir
+    data = TrainingData(validate_train_config(
+        training_config(image_root, str(tmp_path), points, holdout_set_size=2)
+    ))
+    assert len(data.holdout_rows) == 2 and data.missed_classes == 1
+    assert data.describe() == (
+        "118 training rows, 2 holdout rows, images in memory; the holdout misses 1 of 3 "
+        "classes (more classes than holdout rows, or classes of one row)"
+    )
+    whole = TrainingData(validate_train_config(training_config(image_root, str(tmp_path), points)))
+    assert whole.missed_classes == 0 and "misses" not in whole.describe()

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pyramid.config import DESCENT_ALGORITHMS
-from pyramid.data.holdout import split_holdout
+from pyramid.data.holdout import missed_strata, split_holdout
 from pyramid.importers import keras
 from pyramid.train.metrics import categorical_metrics, is_better, numeric_metrics
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
@@ -39,6 +39,34 @@ def test_holdout_is_stratified_and_capped():
     again = split_holdout(labels, True, 4096, seed=1)
     assert np.array_equal(again[1], holdout)
     assert not np.array_equal(split_holdout(labels, True, 4096, seed=2)[1], holdout)
+
+
+def test_holdout_never_exceeds_its_cap_with_more_classes_than_slots():
+    # 200 classes of 2 rows (earlier: one holdout row per class, 200 rows, half the data).
+    labels = ["c%03d" % (i // 2) for i in range(400)]
+    training, holdout = split_holdout(labels, True, 50, seed=3)
+    assert len(holdout) == 50 and len(training) == 350
+    assert len({labels[i] for i in holdout}) == 50  # one row from each of 50 classes
+    assert missed_strata(labels, True, holdout) == 150
+    assert np.array_equal(split_holdout(labels, True, 50, seed=3)[1], holdout)
+    assert not np.array_equal(split_holdout(labels, True, 50, seed=4)[1], holdout)
+    # The 20% rule caps it too.
+    assert len(split_holdout(labels, True, 4096, seed=3)[1]) == 80
+
+
+def test_largest_classes_get_the_scarce_holdout_rows():
+    labels = ["big"] * 30 + ["mid"] * 10 + ["c%02d" % (i // 2) for i in range(40)]
+    _, holdout = split_holdout(labels, True, 3, seed=0)
+    picked = [labels[i] for i in holdout]
+    assert len(picked) == 3 and picked.count("big") == 1 and picked.count("mid") == 1
+    assert missed_strata(labels, True, holdout) == 19
+
+
+def test_numeric_holdout_is_capped_below_the_number_of_bins():
+    values = list(np.linspace(0, 100, 400))
+    training, holdout = split_holdout(values, False, 5, seed=0)
+    assert len(holdout) == 5 and len(training) == 395
+    assert missed_strata(values, False, holdout) == 5
 
 
 def test_numeric_holdout_covers_the_label_range():

@@ -22,9 +22,11 @@ def strata(labels, categorical):
 def split_holdout(labels, categorical, holdout_set_size, seed):
     """(training_rows, holdout_rows): sorted row indices.
 
-    The holdout has min(20% of the rows, holdout_set_size) rows, shared among the strata in
-    proportion to their size (largest remainders first), with at least one row from every
-    stratum that has two or more rows, so every class is represented on both sides.
+    The holdout has min(20% of the rows, holdout_set_size) rows, never more, shared among
+    the strata in proportion to their size (largest remainders first), with at least one row
+    from every stratum that has two or more rows, so every class is represented on both
+    sides. When there are more such strata than holdout rows, the largest strata get one
+    row each (ties drawn with the seed) and the others none: `missed_strata` counts them.
     """
     n_rows = len(labels)
     everything = np.arange(n_rows)
@@ -34,22 +36,32 @@ def split_holdout(labels, categorical, holdout_set_size, seed):
     stratum_ids = strata(labels, categorical)
     members = [np.flatnonzero(stratum_ids == s) for s in np.unique(stratum_ids)]
     target = min(int(round(HOLDOUT_RATE * n_rows)), holdout_set_size)
-    counts = _allocate(np.array([len(m) for m in members]), target)
-
     rng = np.random.default_rng(seed)
+    counts = _allocate(np.array([len(m) for m in members]), target, rng)
     holdout = [rng.permutation(rows)[:count] for rows, count in zip(members, counts)]
     holdout = np.sort(np.concatenate(holdout))
     training = np.setdiff1d(everything, holdout)
     return training, holdout
 
 
-def _allocate(sizes, target):
-    """Split `target` among strata of `sizes`: proportional, largest remainder, >= 1 each."""
+def missed_strata(labels, categorical, holdout_rows):
+    """How many strata (classes, or numeric label bins) have no row in the holdout."""
+    stratum_ids = strata(labels, categorical)
+    return len(np.unique(stratum_ids)) - len(np.unique(stratum_ids[holdout_rows]))
+
+
+def _allocate(sizes, target, rng):
+    """Split `target` among strata of `sizes`: proportional, largest remainder, >= 1 each
+    while there are enough rows to go round, else one each for the largest strata."""
     eligible = sizes >= 2
+    if eligible.sum() >= target:
+        # Largest first; `rng` orders strata of equal size.
+        order = np.lexsort((rng.permutation(len(sizes)), -sizes))
+        counts = np.zeros(len(sizes), int)
+        counts[order[eligible[order]][:target]] = 1
+        return counts
     counts = np.where(eligible, 1, 0)
     spare = target - counts.sum()
-    if spare <= 0:
-        return counts
 
     # Proportional shares of what is left, never taking a stratum's last training row.
     room = np.where(eligible, sizes - 1 - counts, 0)

@@ -4,7 +4,7 @@ import numpy as np
 
 from pyramid.data.augment import Augmenter
 from pyramid.data.datasets import MemoryImages, evaluation_dataset, image_source, training_dataset
-from pyramid.data.holdout import split_holdout
+from pyramid.data.holdout import missed_strata, split_holdout
 from pyramid.train.objectives import Objective
 
 EVALUATION_BATCH = 64
@@ -20,6 +20,8 @@ class TrainingData:
         self.train_rows, self.holdout_rows = split_holdout(
             config.labels, categorical, config.holdout_set_size, config.seed
         )
+        # Classes with no holdout row: their accuracy is never checked (said in `describe`).
+        self.missed_classes = missed_strata(config.labels, categorical, self.holdout_rows) if categorical else 0
         if config.cheat_on_validation:
             self.train_rows = np.arange(len(config.labels))
 
@@ -56,9 +58,13 @@ class TrainingData:
 
     def describe(self):
         where = "in memory" if self.in_memory else "read from disk each pass"
-        return "%d training rows, %d holdout rows, images %s" % (
+        text = "%d training rows, %d holdout rows, images %s" % (
             len(self.train_rows), len(self.holdout_rows), where,
         )
+        if self.missed_classes:
+            text += "; the holdout misses %d of %d classes (more classes than holdout rows, " \
+                "or classes of one row)" % (self.missed_classes, len(self.objective.classes))
+        return text
 
 
 def stream_seed(seed, stream):
