@@ -95,7 +95,8 @@ class Inputs:
 
     def engine(self, parameters):
         """The real pipeline: FileImages, batched graph augmentation (or none)."""
-        images = datasets.FileImages(self.paths, self.shape_hw, RESCALE_TYPE)
+        decoders = [reading.choose_decoder(path) for path in self.paths]
+        images = datasets.FileImages(self.paths, decoders, self.shape_hw, RESCALE_TYPE)
         return self.dataset(images, Augmenter(parameters, SEED) or None)
 
     def reference(self, parameters):
@@ -108,14 +109,13 @@ class PyFunctionImages:
     """FileImages' reading, then a numpy/Pillow augmentation per image via tf.py_function."""
 
     def __init__(self, paths, shape_hw, augmenter):
-        self.path_tensor = tf.constant(list(paths))
-        self.shape_hw = shape_hw
+        decoders = [reading.choose_decoder(path) for path in paths]
+        self.read = datasets.file_reader(list(paths), decoders, shape_hw, RESCALE_TYPE)
         self.augmenter = augmenter
 
     def batches(self, indices, batch_size, drop_remainder):
         def read(index, row):
-            path = tf.gather(self.path_tensor, row)
-            return reading.read_image(path, self.shape_hw, RESCALE_TYPE), index, row
+            return reading.fill_padding(*self.read(row)), index, row
 
         def augment(image, index, row):
             augmented = tf.py_function(self.augmenter, [image, index], tf.float32)

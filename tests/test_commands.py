@@ -58,6 +58,28 @@ def test_corrupt_image_is_named_with_status_2(digits_dir, tmp_path, max_data_siz
     assert not (tmp_path / "out" / "final_model.json").exists()
 
 
+def test_a_file_sensenet_would_misread_is_refused_before_training(digits_dir, tmp_path):
+    from PIL import Image
+
+    image_root, points = digits_dir
+    for point in points:
+        os.symlink(os.path.join(image_root, point["file"]), tmp_path / point["file"])
+    # A BMP named .png: sensenet would decode it with TensorFlow's JPEG decoder, and fail.
+    Image.open(os.path.join(image_root, points[0]["file"])).save(tmp_path / "bitmap.png", "BMP")
+    points = points + [{"file": "bitmap.png", "label": "1"}]
+    config = training_config(str(tmp_path), str(tmp_path / "out"), points, max_iterations=5)
+    finished = run(["-m", "pyramid.commands.train", write_config(tmp_path / "config.json", config)])
+
+    assert finished.returncode == 2
+    assert finished.stderr.strip() == (
+        "pyramid_train: cannot read image %s: it is a BMP file named .png; sensenet decodes "
+        ".png files with TensorFlow's JPEG decoder, which cannot read it: rename it .bmp "
+        "(sensenet then reads it with Pillow)"
+        % (tmp_path / "bitmap.png")
+    )
+    assert not any(line.startswith("Testing") for line in finished.stdout.splitlines())
+
+
 def test_package_imports_without_a_gpu():
     finished = run(
         ["-c", "import pyramid.train.run, pyramid.importers as i; print(i.tf.config.list_physical_devices('GPU'))"],

@@ -73,7 +73,7 @@ def test_pixels_equal_sensenet(photo_files, rescale_type):
 
 def test_every_mode_becomes_rgb(photo_files):
     for path in photo_files:
-        image = reading.decode_image(tf.io.read_file(path)).numpy()
+        image = reading.DECODERS[reading.choose_decoder(path)](tf.io.read_file(path)).numpy()
         with Image.open(path) as original:
             assert image.shape == (original.height, original.width, 3), path
         if "grey" in path:
@@ -84,7 +84,7 @@ def test_memory_images_keep_sensenet_pixels(photo_files):
     """uint8 storage plus the pad fill rebuilds exactly the float pixels, pad included."""
     paths = [p for p in photo_files if p.endswith(("rgb.png", "rgb.jpg"))]
     for rescale_type in reading.RESCALE_TYPES:
-        images = MemoryImages(paths, (32, 40), rescale_type)
+        images = MemoryImages(paths, ["jpeg"] * len(paths), (32, 40), rescale_type)
         rows = tf.data.Dataset.from_tensor_slices(tf.range(len(paths), dtype=tf.int64))
         batch, _ = next(iter(images.batches(rows, len(paths), False)))
         for path, pixels in zip(paths, batch.numpy()):
@@ -113,20 +113,20 @@ def test_unreadable_files_are_named(tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("this is not an image")
     with pytest.raises(ImageFileError, match="notes.png"):
-        reading.check_image_file(str(text))
+        reading.choose_decoder(str(text))
 
     with pytest.raises(ImageFileError, match="missing.png: no such file"):
-        reading.check_image_file(str(tmp_path / "missing.png"))
+        reading.choose_decoder(str(tmp_path / "missing.png"))
 
     tiff = str(tmp_path / "scan.tiff")
     Image.new("RGB", (8, 8)).save(tiff)
     with pytest.raises(ImageFileError, match="scan.tiff: TIFF images are not supported"):
-        reading.check_image_file(tiff)
+        reading.choose_decoder(tiff)
 
     palette_bmp = str(tmp_path / "palette.bmp")
     Image.new("RGB", (8, 8), (200, 10, 10)).convert("P").save(palette_bmp)
     with pytest.raises(ImageFileError, match="palette.bmp: palette BMP"):
-        reading.check_image_file(palette_bmp)
+        reading.choose_decoder(palette_bmp)
 
 
 def test_truncated_file_is_named_when_decoded(tmp_path):
@@ -139,5 +139,5 @@ def test_truncated_file_is_named_when_decoded(tmp_path):
         stream.write(data[: len(data) // 3])
 
     with pytest.raises(ImageFileError, match="truncated.jpg"):
-        decode_all([good, truncated], (16, 16), "crop")
+        decode_all([good, truncated], ["jpeg", "jpeg"], (16, 16), "crop")
     assert os.path.exists(truncated)

@@ -29,9 +29,9 @@ PREFETCH_BATCHES = 2
 class MemoryImages:
     """All images decoded once into uint8 arrays."""
 
-    def __init__(self, paths, shape_hw, rescale_type):
+    def __init__(self, paths, decoders, shape_hw, rescale_type):
         self.paths = list(paths)
-        pixels, content, fill = decode_all(self.paths, shape_hw, rescale_type)
+        pixels, content, fill = decode_all(self.paths, decoders, shape_hw, rescale_type)
         self.pixels = tf.constant(pixels)
         self.content_hw = tf.constant(content)
         self.fill = tf.constant(fill)
@@ -56,16 +56,16 @@ class MemoryImages:
 class FileImages:
     """Images read from disk each time they are needed."""
 
-    def __init__(self, paths, shape_hw, rescale_type):
+    def __init__(self, paths, decoders, shape_hw, rescale_type):
         self.paths = list(paths)
+        self.decoders = list(decoders)
         self.shape_hw = shape_hw
         self.rescale_type = rescale_type
-        self.path_tensor = tf.constant(self.paths)
+        self.read = file_reader(self.paths, self.decoders, shape_hw, rescale_type)
 
     def batches(self, indices, batch_size, drop_remainder):
         def read(row):
-            path = tf.gather(self.path_tensor, row)
-            return reading.read_parts(path, self.shape_hw, self.rescale_type), row
+            return self.read(row), row
 
         def assemble(parts, rows):
             return reading.fill_padding(*parts), rows
@@ -76,30 +76,38 @@ class FileImages:
 
     def raise_unreadable(self):
         """Raise ImageFileError for the first file that does not decode (after a failure)."""
-        raise_first_unreadable(self.paths, self.shape_hw, self.rescale_type)
+        raise_first_unreadable(self.paths, self.decoders, self.shape_hw, self.rescale_type)
 
 
 def image_source(paths, shape_hw, rescale_type, max_data_size):
     """MemoryImages when the uint8 pixels fit in `max_data_size` bytes, else FileImages.
 
-    Every file's header is checked first, so a file that is not a readable image is named
-    before any training starts.
+    Every file's header is read first to choose its decoder as sensenet would, so a file
+    sensenet would not read as pyramid does is named before any training starts.
     """
-    for path in paths:
-        reading.check_image_file(path)
+    decoders = [reading.choose_decoder(path, shape_hw, rescale_type) for path in paths]
     height, width = shape_hw
     if len(paths) * height * width * 3 <= max_data_size:
-        return MemoryImages(paths, shape_hw, rescale_type)
-    return FileImages(paths, shape_hw, rescale_type)
+        return MemoryImages(paths, decoders, shape_hw, rescale_type)
+    return FileImages(paths, decoders, shape_hw, rescale_type)
 
 
-def decode_all(paths, shape_hw, rescale_type):
+def file_reader(paths, decoders, shape_hw, rescale_type):
+    """A graph function: file index -> (pixels, content_hw, fill) of that file."""
+    path_tensor = tf.constant(paths, tf.string)
+    decode = reading.decoding(decoders)
+
+    def read(index):
+        image = decode(tf.io.read_file(tf.gather(path_tensor, index)), index)
+        return reading.rescale(image, shape_hw, rescale_type)
+
+    return read
+
+
+def decode_all(paths, decoders, shape_hw, rescale_type):
     """uint8 pixels, content sizes and pad fills of every file, decoded in parallel."""
-
-    def read(path):
-        return reading.read_parts(path, shape_hw, rescale_type)
-
-    dataset = tf.data.Dataset.from_tensor_slices(tf.constant(paths, tf.string))
+    read = file_reader(paths, decoders, shape_hw, rescale_type)
+    dataset = tf.data.Dataset.range(len(paths))
     dataset = finish(dataset.map(read, num_parallel_calls=PARALLEL_CALLS).batch(DECODE_BATCH))
     parts = ([], [], [])
     try:
@@ -107,17 +115,17 @@ def decode_all(paths, shape_hw, rescale_type):
             for collected, part in zip(parts, batch):
                 collected.append(part.numpy())
     except tf.errors.InvalidArgumentError:
-        raise_first_unreadable(paths, shape_hw, rescale_type)
+        raise_first_unreadable(paths, decoders, shape_hw, rescale_type)
         raise
 
     return tuple(np.concatenate(collected) for collected in parts)
 
 
-def raise_first_unreadable(paths, shape_hw, rescale_type):
+def raise_first_unreadable(paths, decoders, shape_hw, rescale_type):
     """Find the file whose decoding failed, one at a time (only after a failure)."""
-    for path in paths:
+    for path, decoder in zip(paths, decoders):
         try:
-            reading.read_parts(tf.constant(path), shape_hw, rescale_type)
+            reading.read_parts(tf.constant(path), decoder, shape_hw, rescale_type)
         except tf.errors.InvalidArgumentError as error:
             raise ImageFileError(path, decoder_message(error)) from None
 

@@ -1,10 +1,17 @@
 """Reading image files into exactly the pixels sensenet feeds its networks.
 
-sensenet decodes a file with `decode_jpeg(channels=3, dct_method="INTEGER_ACCURATE")` (which
-also reads PNG and GIF), casts to float32 and rescales with nearest-neighbour resizing
-(`sensenet.preprocess.image.rescale`). Training must see the same pixels, or the deepnet we
-write predicts differently from the network we trained. Everything here is TensorFlow graph
-code so it runs inside tf.data.
+sensenet chooses its decoder by the file's name (`sensenet.load.to_image_pixels`): a name
+ending in .jpg, .jpeg or .png (any case) is decoded by TensorFlow's
+`decode_jpeg(channels=3, dct_method="INTEGER_ACCURATE")`, whatever the bytes hold; any other
+name by Pillow's `Image.open(...).convert("RGB")`. It then casts to float32 and rescales with
+nearest-neighbour resizing (`sensenet.preprocess.image.rescale`). Training must see the same
+pixels, or the deepnet we write predicts differently from the network we trained.
+
+`choose_decoder` makes the same choice from the name and, for Pillow's names, picks the
+TensorFlow decoder that gives Pillow's pixels exactly (checked on a corpus of awkward files
+in tests/test_decoding.py). A file for which no decoder gives sensenet's pixels, or which
+sensenet cannot read at all, is refused before training with the reason (`ImageFileError`).
+Decoding and rescaling are TensorFlow graph code, so they run inside tf.data.
 
 A rescaled image is carried as three parts so that it can be kept in memory as uint8:
 `pixels` (uint8 [H, W, 3], zero outside the content), `content_hw` (the rows and columns the
@@ -13,8 +20,10 @@ pads with: the mean of the resized image). `fill_padding` turns the parts back i
 float32 image.
 """
 
+import functools
 import os
 
+import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from pyramid.config import RESCALE_TYPES
@@ -22,20 +31,102 @@ from pyramid.errors import ImageFileError
 from pyramid.importers import tf
 
 JPEG_DCT_METHOD = "INTEGER_ACCURATE"
-READABLE_FORMATS = ("JPEG", "PNG", "GIF", "BMP")
+# sensenet.load.TF_IMAGE_TYPES: files so named are decoded by TensorFlow, others by Pillow.
+TENSORFLOW_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+# Each decoder: bytes -> uint8 [h, w, 3].
+DECODERS = {
+    # sensenet's own op. For Pillow's names it also gives Pillow's pixels for JPEG (grey,
+    # CMYK and progressive too; neither applies EXIF orientation), 8- and 16-bit RGB(A) PNG,
+    # grey, grey+alpha and palette PNG, and single-frame GIF.
+    "jpeg": lambda data: tf.io.decode_jpeg(data, channels=3, dct_method=JPEG_DCT_METHOD),
+    "gif": lambda data: tf.io.decode_gif(data)[0],  # the first frame, as Pillow reads it
+    "bmp": lambda data: tf.io.decode_bmp(data, channels=3),
+    # Native channels, alpha dropped as Pillow's convert("RGB") drops it (decode_webp cannot
+    # convert RGBA to 3 channels itself).
+    "webp": lambda data: tf.io.decode_webp(data)[0][..., :3],
+}
+# Pillow formats and the decoder that matches Pillow for them (when the name is Pillow's).
+PILLOW_FORMATS = {"JPEG": "jpeg", "PNG": "jpeg", "GIF": "gif", "BMP": "bmp", "WEBP": "webp"}
+# Formats TensorFlow's JPEG op reads as one image (for sensenet's TensorFlow names);
+# animations excepted. (It reads a WebP as a one-frame animation, which sensenet cannot use.)
+JPEG_OP_FORMATS = ("JPEG", "PNG", "GIF")
 # Pillow modes of BMP files whose pixels are palette indices; TensorFlow's BMP decoder
-# ignores the palette, so these would be read as garbage.
+# ignores the palette.
 PALETTE_MODES = ("P", "1")
+# Pillow modes of 16-bit greyscale PNGs: Pillow's convert("RGB") saturates them (TensorFlow
+# scales them to 8 bits), so sensenet's pixels under a Pillow name cannot be matched.
+SIXTEEN_BIT_GREY_MODES = ("I", "I;16", "I;16B", "I;16L")
 
 
-def decode_image(image_bytes):
-    """uint8 [h, w, 3] from JPEG, PNG, GIF (first frame) or BMP bytes, as sensenet reads them."""
-    is_bmp = tf.equal(tf.strings.substr(image_bytes, 0, 2), b"BM")
-    return tf.cond(
-        is_bmp,
-        lambda: tf.io.decode_bmp(image_bytes, channels=3),
-        lambda: tf.io.decode_jpeg(image_bytes, channels=3, dct_method=JPEG_DCT_METHOD),
-    )
+def choose_decoder(path, shape_hw=None, rescale_type=None):
+    """The name of the decoder in DECODERS that gives sensenet's pixels for the file at
+    `path`; ImageFileError when sensenet cannot read it or no decoder matches it, or (when
+    `shape_hw` and `rescale_type` are given) when it cannot be rescaled to that shape."""
+    if not os.path.isfile(path):
+        raise ImageFileError(path, "no such file")
+    try:
+        with Image.open(path) as image:
+            image_format, mode = image.format, image.mode
+            frames = getattr(image, "n_frames", 1)
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise ImageFileError(path, "not an image file (%s)" % error) from None
+    if shape_hw is not None:
+        _check_rescalable(path, (height, width), shape_hw, rescale_type)
+
+    if path.lower().endswith(TENSORFLOW_SUFFIXES):
+        suffix = os.path.splitext(path)[1]
+        if image_format not in JPEG_OP_FORMATS or frames > 1:
+            what = "an animated %s" % image_format if frames > 1 else "a %s file" % image_format
+            if image_format in PILLOW_FORMATS:
+                fix = "rename it .%s (sensenet then reads it with Pillow)" % image_format.lower()
+            else:
+                fix = "convert it to PNG or JPEG"
+            raise ImageFileError(path, "it is %s named %s; sensenet decodes %s files with "
+                                 "TensorFlow's JPEG decoder, which cannot read it: %s"
+                                 % (what, suffix, suffix, fix))
+        return "jpeg"
+
+    if image_format not in PILLOW_FORMATS:
+        allowed = ", ".join(sorted(PILLOW_FORMATS))
+        raise ImageFileError(path, "%s images are not supported; use %s" % (image_format, allowed))
+    if image_format == "BMP" and mode in PALETTE_MODES:
+        raise ImageFileError(path, "palette BMP images are not supported; convert it to PNG")
+    if image_format == "PNG" and mode in SIXTEEN_BIT_GREY_MODES:
+        raise ImageFileError(path, "a 16-bit greyscale PNG without a .png name: sensenet reads "
+                             "it with Pillow, which saturates it; name it .png")
+    if image_format == "WEBP" and frames > 1:
+        raise ImageFileError(path, "animated WebP images are not supported; use its first frame")
+    return PILLOW_FORMATS[image_format]
+
+
+def _check_rescalable(path, in_hw, shape_hw, rescale_type):
+    # `pad` of a very long image can round a side to no pixel at all (sensenet fails there).
+    if rescale_type != "pad":
+        return
+    in_hw = np.asarray(in_hw, np.float32)
+    scaled = np.round(in_hw * np.min(np.asarray(shape_hw, np.float32) / in_hw))
+    if scaled.min() < 1:
+        raise ImageFileError(path, "its %dx%d pixels fit into %dx%d (rescale_type pad) as %dx%d: "
+                             "no pixel is left of one side" % (in_hw[1], in_hw[0], shape_hw[1],
+                                                              shape_hw[0], scaled[1], scaled[0]))
+
+
+def decoding(decoders):
+    """A function (image_bytes, file_index) -> uint8 [h, w, 3] for files whose decoders are
+    `decoders` (a name per file): that decoder when all agree, else a switch on the file's."""
+    names = sorted(set(decoders))
+    if len(names) == 1:
+        decode = DECODERS[names[0]]
+        return lambda data, index: decode(data)
+    ids = tf.constant([names.index(name) for name in decoders], tf.int32)
+
+    def decode(data, index):
+        branches = [functools.partial(DECODERS[name], data) for name in names]
+        return tf.switch_case(tf.gather(ids, index), branches)
+
+    return decode
 
 
 def _scaled_size(in_hw, out_hw, rescale_type):
@@ -100,32 +191,13 @@ def fill_padding(pixels, content_hw, fill):
     return images if batched else images[0]
 
 
-def read_parts(path, shape_hw, rescale_type):
-    """Read, decode and rescale one file: (pixels, content_hw, fill)."""
-    return rescale(decode_image(tf.io.read_file(path)), shape_hw, rescale_type)
+def read_parts(path, decoder, shape_hw, rescale_type):
+    """Read, decode (with the DECODERS entry named `decoder`) and rescale one file:
+    (pixels, content_hw, fill)."""
+    return rescale(DECODERS[decoder](tf.io.read_file(path)), shape_hw, rescale_type)
 
 
 def read_image(path, shape_hw, rescale_type):
-    """float32 [H, W, 3] pixels of one file, exactly as sensenet computes them."""
-    return fill_padding(*read_parts(path, shape_hw, rescale_type))
-
-
-def check_image_file(path):
-    """Raise ImageFileError unless `path` looks like an image TensorFlow can decode.
-
-    Reads only the file header (fast); a file whose body is corrupt is caught when it is
-    decoded (see `pyramid.data.images`).
-    """
-    if not os.path.isfile(path):
-        raise ImageFileError(path, "no such file")
-    try:
-        with Image.open(path) as image:
-            image_format, mode = image.format, image.mode
-    except (UnidentifiedImageError, OSError) as error:
-        raise ImageFileError(path, "not an image file (%s)" % error) from None
-
-    if image_format not in READABLE_FORMATS:
-        allowed = ", ".join(READABLE_FORMATS)
-        raise ImageFileError(path, "%s images are not supported; use %s" % (image_format, allowed))
-    if image_format == "BMP" and mode in PALETTE_MODES:
-        raise ImageFileError(path, "palette BMP images are not supported; convert it to PNG")
+    """float32 [H, W, 3] pixels of the file at `path` (a str), exactly as sensenet computes
+    them."""
+    return fill_padding(*read_parts(path, choose_decoder(path), shape_hw, rescale_type))
