@@ -103,6 +103,72 @@ def test_worker_speaks_the_protocol(tmp_path):
     assert "cannot read job file /no/such/job.json" in complete[1]["error"]
 
 
+class Worker:
+    """The real `pyramid` process, its stdin written as a backend writes it, its stdout read
+    line by line as the lines come (a thread per process, so a missing reply times out)."""
+
+    def __init__(self, idle_timeout):
+        import queue
+        import threading
+
+        environment = dict(os.environ, PYTHONPATH=CHECKOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pyramid.commands.worker", str(idle_timeout)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
+        )
+        self.lines = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.process.stdout:
+            self.lines.put(line.decode().rstrip("\n"))
+
+    def write(self, text):
+        self.process.stdin.write(text.encode())
+        self.process.stdin.flush()
+
+    def line(self, timeout=30):
+        return self.lines.get(timeout=timeout)
+
+    def completion(self, timeout=30):
+        """The next job complete line's JSON (progress lines before it are skipped)."""
+        while True:
+            line = self.line(timeout)
+            if line.startswith("pyramid job complete - "):
+                return json.loads(line.split(" - ", 1)[1])
+
+
+def test_worker_reads_each_line_as_it_comes(tmp_path):
+    import time
+
+    jobs = {}
+    for name in ("a", "b", "c"):
+        jobs[name] = tmp_path / ("%s.json" % name)
+        jobs[name].write_text(json.dumps({"job_id": name, "job_type": "image_training"}))
+    # An idle timeout far longer than the test waits: only reading the lines ends it in time.
+    worker = Worker(idle_timeout=600)
+    try:
+        assert worker.line().startswith("pyramid process ready - version ")
+        worker.write("%s\n" % jobs["a"])
+        assert worker.completion()["job_id"] == "a"
+        # Two lines in one write: both jobs are answered while stdin stays open.
+        worker.write("%s\n%s\n" % (jobs["b"], jobs["c"]))
+        assert worker.completion()["job_id"] == "b"
+        assert worker.completion()["job_id"] == "c"
+        # A line written in two parts, with a pause between them.
+        worker.write(str(jobs["a"])[:5])
+        time.sleep(0.5)
+        worker.write(str(jobs["a"])[5:] + "\n")
+        assert worker.completion()["job_id"] == "a"
+        # A job and terminate in one write: the job is answered, then the process ends.
+        worker.write("%s\nterminate\n" % jobs["c"])
+        assert worker.completion()["job_id"] == "c"
+        assert worker.process.wait(timeout=30) == 0
+    finally:
+        worker.process.kill()
+        worker.process.wait()
+
+
 def test_worker_version():
     finished = run(["-m", "pyramid.commands.worker", "--version"], timeout=60)
     assert finished.returncode == 0

@@ -6,23 +6,14 @@ answered with an error line saying so. The job types arrive with the worker issu
 """
 
 import json
-import select
 import sys
 
 from pyramid import __version__
+from pyramid.commands.line_reader import LineReader
 
 READY = "pyramid process ready - version %s" % __version__
 PROGRESS = "pyramid progress - "
 COMPLETE = "pyramid job complete - "
-
-
-def read_line(timeout):
-    """The next stdin line without its newline, or None on EOF or after `timeout` idle seconds."""
-    ready, _, _ = select.select([sys.stdin], [], [], timeout)
-    if not ready:
-        return None
-    line = sys.stdin.readline()
-    return line.rstrip("\n") if line else None
 
 
 def run_job(path):
@@ -49,8 +40,9 @@ def main(argv=None):
         return 2
 
     print(READY, flush=True)
+    lines = LineReader(sys.stdin.fileno())
     while True:
-        line = read_line(timeout)
+        line = lines.next_line(timeout)
         if not line or line == "terminate":
             return 0
         result = run_job(line)
