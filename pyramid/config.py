@@ -6,9 +6,14 @@ Types and ranges of single keys are declared once, as pydantic Field constraints
 the key (with the index of the bad training point or candidate), shows the bad value and says
 what is allowed; pydantic's own multi-line text never reaches the user.
 
-Keys of features that arrive in later releases (pretrained weights, initial models, object
-detection) are validated like any other key and then refused with a "<key> is not supported
-yet" line, so that a config is never half-obeyed.
+Keys of object detection, which arrives in a later release, are validated like any other
+key and then refused with a "<key> is not supported yet" line, so that a config is never
+half-obeyed. Pretrained weights and initial models are accepted: their files are checked
+here (initial models) and before training (`pyramid.nets.pretrained`).
+
+Optimizer settings come from `pyramid.train.optimizer_settings`, loss names from
+`pyramid.train.loss_settings`, readout layer types from `pyramid.nets.readout_layers`: tables
+without TensorFlow that the training code reads as well.
 
 Augmentation names, aliases, defaults and ranges come from `pyramid.data.augmentation_settings`,
 which the augmentation code reads as well.
@@ -227,7 +232,7 @@ class TrainConfig(BaseModel):
         {}, "an object mapping augmentation names to a number, true/false or null"
     )
 
-    # Keys of later releases: validated here, refused by `_refuse_later_features`.
+    # Precision, pretrained weights and initial models.
     precision: Literal[PRECISIONS] = _one_of("auto", PRECISIONS)
     pretrained_weights_directory: Optional[str] = _described(
         None, "null or a non-empty string (a directory of <network>_weights_<version>.h5 files)",
@@ -236,6 +241,7 @@ class TrainConfig(BaseModel):
     initial_model: Optional[str] = _described(
         None, "null or a non-empty string (a final_model.json path)", min_length=1
     )
+    # Object detection keys: validated here, refused by `_refuse_later_features`.
     bounding_box_anchors: Optional[list[Anchor]] = _described(
         None, "null or a list of [width, height] pairs of positive integers"
     )
@@ -592,7 +598,8 @@ def _repeated_augmentation(key, name, first_where, first_name):
 
 
 def _refuse_later_features(config):
-    """Refuse, one line each, the keys whose features arrive in later releases."""
+    """Refuse, one line each, the keys whose features arrive in later releases (object
+    detection)."""
     for index, (topology, method) in enumerate(config.image_network_candidates):
         key = "image_network_candidates[%d] %s" % (index, _show([topology, method]))
         if topology in DETECTION_TOPOLOGIES:

@@ -11,6 +11,7 @@ from conftest import training_config
 from pyramid.config import validate_train_config
 from pyramid.errors import WeightsError
 from pyramid.nets import pretrained
+from pyramid.train import fit
 from pyramid.train.run import train_candidates
 
 
@@ -50,6 +51,23 @@ def test_missing_weights_are_reported_before_training(digits_dir, tmp_path, monk
     assert not os.path.exists(tmp_path / "out")
 
 
+def image_weights_in(document):
+    """(layer type, key, array) of every convolution and batch-norm weight of the image
+    network in a final_model.json, in order."""
+    weights = []
+    for layer in document["image_network"]["layers"]:
+        for key in WEIGHT_KEYS.get(layer["type"], ()):
+            weights.append((layer["type"], key, np.array(layer[key], np.float32)))
+    return weights
+
+
+WEIGHT_KEYS = {
+    "convolution_2d": ("kernel",),
+    "depthwise_convolution_2d": ("kernel",),
+    "batch_normalization": ("gamma", "beta", "mean", "variance"),
+}
+
+
 def test_use_pretrained_never_changes_the_pretrained_weights(digits_dir, mobilenet_weights, tmp_path):
     image_root, points = digits_dir
     directory, path = mobilenet_weights
@@ -62,33 +80,59 @@ def test_use_pretrained_never_changes_the_pretrained_weights(digits_dir, mobilen
     with open(tmp_path / "out" / "final_model.json") as stream:
         final = json.load(stream)
 
-    kernels = conv_kernels(final)
-    stored = [weights[0] for name, weights in pretrained.stored_layer_weights(path) if name.startswith("conv2d")]
-    assert len(kernels) == len(stored) == 14
-    for ours, theirs in zip(kernels, stored):
-        np.testing.assert_array_equal(np.array(ours, np.float32), theirs)
+    ours = image_weights_in(final)
+    # The file's image layers in order: convolutions (kernel) and batch norms (gamma, beta,
+    # moving mean, moving variance); the readout's dense layers come last.
+    stored = [array for name, arrays in pretrained.stored_layer_weights(path)
+              if not name.startswith("dense") for array in arrays]
+    assert len(ours) == len(stored) == 14 + 13 + 4 * 27
+    assert sum(kind == "batch_normalization" for kind, _, _ in ours) == 4 * 27
+    for (kind, key, array), theirs in zip(ours, stored):
+        np.testing.assert_array_equal(array, theirs, err_msg="%s %s" % (kind, key))
     assert result.iterations == 30
 
 
-def test_fine_tune_freezes_then_trains_the_convolutions(digits_dir, mobilenet_weights, tmp_path):
+class WeightsAtChecks:
+    """Records the live model's image weights (convolutions and batch-norm statistics) at
+    every holdout check, with the phase being trained, by wrapping the controller's check."""
+
+    def __init__(self, monkeypatch, readout_arrays):
+        self.records = []
+        original = fit.TrainingController.check
+
+        def check(controller):
+            weights = controller.model.get_weights()[:-readout_arrays]
+            self.records.append((controller.phase, controller.iterations, weights))
+            return original(controller)
+
+        monkeypatch.setattr(fit.TrainingController, "check", check)
+
+
+def test_fine_tune_freezes_then_trains_the_convolutions(digits_dir, mobilenet_weights, tmp_path, monkeypatch):
     image_root, points = digits_dir
     directory, path = mobilenet_weights
     config = training_config(
         image_root, str(tmp_path / "out"), points, input_image_shape=[32, 32, 3],
         image_network_candidates=[["mobilenet", "fine_tune"]], patience=1, max_iterations=80,
-        pretrained_weights_directory=directory,
+        max_seconds_per_update=0.05, pretrained_weights_directory=directory,
     )
-    result = train_candidates(validate_train_config(config))
-    phases = {check["phase"] for check in result.checks}
-    assert 2 in phases  # convolutions were released after phase 1
-    with open(tmp_path / "out" / "final_model.json") as stream:
-        final = json.load(stream)
-    first_kernel = np.array(conv_kernels(final)[0])
-    stored_first = pretrained.stored_layer_weights(path)[0][1][0]
-    assert first_kernel.shape == stored_first.shape
-    best_phase = max(result.checks, key=lambda check: check["likelihood"])["phase"]
-    if best_phase > 1:
-        assert not np.array_equal(first_kernel, stored_first)
+    # The default readout: two dense layers, a kernel and a bias each.
+    recorder = WeightsAtChecks(monkeypatch, readout_arrays=4)
+    train_candidates(validate_train_config(config))
+
+    phases = [phase for phase, _, _ in recorder.records]
+    assert phases[0] == 0 and phases.count(0) >= 2 and max(phases) >= 1
+    loaded = recorder.records[0][2]  # the first check comes before any training
+    stored = [array for name, arrays in pretrained.stored_layer_weights(path)
+              if not name.startswith("dense") for array in arrays]
+    assert len(loaded) == len(stored)
+    for ours, theirs in zip(loaded, stored):
+        np.testing.assert_array_equal(ours, theirs)
+    for phase, iterations, weights in recorder.records:
+        unchanged = all(np.array_equal(a, b) for a, b in zip(weights, loaded))
+        # Phase 1 trains the readout only: every convolution and batch-norm statistic stays
+        # as loaded; the later phases train them all.
+        assert unchanged == (phase == 0), "phase %d, iteration %d" % (phase + 1, iterations)
 
 
 def test_weights_of_another_topology_are_refused(digits_dir, mobilenet_weights, tmp_path):

@@ -2,7 +2,6 @@
 
 import json
 import os
-import time
 
 import numpy as np
 import pytest
@@ -110,19 +109,22 @@ def test_candidates_share_the_time_budget(digits_dir, tmp_path):
         image_root, str(tmp_path / "out"), points, max_total_time=12,
         image_network_candidates=candidates, patience=1000,
     )
-    started = time.monotonic()
     train(config)
-    elapsed = time.monotonic() - started
-    # Loading, both candidates and writing the outputs fit in max_total_time plus a little.
-    assert elapsed < 12 + 3
 
+    # The run's own records, not the test's clock (which a loaded machine stretches).
+    budgets = []
     for topology, method in candidates:
         path = os.path.join(str(tmp_path / "out"), "submodel_%s_%s" % (topology, method), "model_fit_info.json")
         with open(path) as stream:
             info = json.load(stream)
         assert info["stop_reason"] == "time budget used"
         assert info["iterations"] > 0
-        assert 4 < info["elapsed_time"] < 8
+        # Stopped by its deadline: within a batch and the final weights' copy of it.
+        assert info["elapsed_time"] <= info["time_budget"] + 1.0
+        budgets.append(info["time_budget"])
+    # Both shares come out of max_total_time, after loading; the second gets what is left.
+    assert sum(budgets) <= 12
+    assert budgets[1] >= budgets[0] - 1.0
 
 
 def test_early_stopping_steps_down_then_stops(digits_dir, tmp_path):
@@ -174,3 +176,55 @@ def test_checks_during_warmup_never_count_as_failures(digits_dir, tmp_path):
         failed += check["likelihood"] <= best + 1e-7
         best = max(best, check["likelihood"])
     assert failed >= 1  # there were failed checks to ignore
+
+
+CATEGORICAL_LOSSES = ["crossentropy", "hinge", "kl_divergence", "cosine"]
+NUMERIC_LOSSES = ["mean_squared_error", "huber", "mean_percentage_error"]
+
+
+@pytest.mark.parametrize("loss", CATEGORICAL_LOSSES)
+def test_every_classification_loss_trains_and_keeps_sensenet_parity(digits_dir, tmp_path, loss):
+    image_root, points = digits_dir
+    output = str(tmp_path / "out")
+    # At the default learning rate: at 0.003 hinge and cosine can saturate the softmax early
+    # (confident and wrong, where their gradients vanish) until a later phase's lower rate.
+    result = train(training_config(image_root, output, points, max_iterations=80, learning_rate=0.001, loss_function=loss))
+    final, predictions = read_outputs(output)
+    assert final["training_options"]["loss_function"] == loss
+    files = [os.path.join(image_root, p["file"]) for p in predictions]
+    theirs = sensenet_predictions(os.path.join(output, "final_model.json"), files)
+    np.testing.assert_allclose(theirs, [p["prediction"] for p in predictions], atol=PARITY_TOLERANCE, rtol=0)
+    assert result.metrics["accuracy"] > 0.6
+    assert result.metrics["likelihood"] > result.checks[0]["likelihood"]
+
+
+@pytest.mark.parametrize("loss", NUMERIC_LOSSES)
+def test_every_regression_loss_trains_and_keeps_sensenet_parity(digits_dir, tmp_path, loss):
+    image_root, points = digits_dir
+    # Labels far from 0, where a percentage error means something.
+    points = [dict(p, label=10.0 + 5 * p["digit"]) for p in points]
+    output = str(tmp_path / "out")
+    result = train(training_config(image_root, output, points, max_iterations=80, loss_function=loss))
+    final, predictions = read_outputs(output)
+    files = [os.path.join(image_root, p["file"]) for p in predictions]
+    theirs = sensenet_predictions(os.path.join(output, "final_model.json"), files)[:, 0]
+    stdev = final["output_exposition"]["stdev"]
+    np.testing.assert_allclose(theirs, [p["prediction"] for p in predictions], atol=PARITY_TOLERANCE * stdev, rtol=0)
+    assert result.metrics["r_squared"] > max(0.5, result.checks[0]["r_squared"])
+
+
+def test_instance_weights_reach_the_loss(digits_dir, tmp_path):
+    """Class "2" at weight 0.001 is all but ignored; at weight 1 it is learned."""
+    image_root, points = digits_dir
+    shares = {}
+    for weight in (0.001, 1.0):
+        weighted = [dict(p, weight=weight if p["label"] == "2" else 1.0) for p in points]
+        config = training_config(image_root, str(tmp_path / str(weight)), points, max_iterations=80)
+        config["training_data"] = [{"file": p["file"], "label": p["label"], "weight": p["weight"]} for p in weighted]
+        train(config)
+        _, predictions = read_outputs(str(tmp_path / str(weight)))
+        twos = [p["prediction"][2] for p in predictions if p["label"] == "2"]
+        assert len(twos) >= 5
+        shares[weight] = float(np.mean(twos))
+    assert shares[1.0] > 0.7
+    assert shares[0.001] < 0.3

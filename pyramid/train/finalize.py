@@ -70,6 +70,7 @@ def fit_info(result):
         "training_method": result.method,
         "iterations": result.iterations,
         "elapsed_time": result.elapsed,
+        "time_budget": result.time_budget,
         "stop_reason": result.stop_reason,
         "validation_metrics": result.metrics,
         "checks": result.checks,

@@ -49,6 +49,7 @@ class CandidateResult:
         self.parameters = 0
         self.iterations = 0
         self.elapsed = 0.0
+        self.time_budget = None  # seconds it was given, from its start
         self.checks = []
         self.document = None
         self.holdout_predictions = None
@@ -196,6 +197,15 @@ class TrainingController(keras.callbacks.Callback):
         )
 
 
+def training_optimizer(config, learning_rate, precision):
+    """The config's optimizer; under mixed_float16 wrapped in dynamic loss scaling (float16
+    gradients underflow without it; bfloat16 has float32's range)."""
+    optimizer = make_optimizer(config, learning_rate)
+    if precision == "mixed_float16":
+        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
 def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     """Train `built` (a BuiltModel) on `data` until a stopping rule fires; fill `result`."""
     objective = data.objective
@@ -229,10 +239,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         for layer in built.image_layers:
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
-        optimizer = make_optimizer(config, schedule)
-        if built.precision == "mixed_float16":
-            # float16 gradients underflow without it; bfloat16 has float32's range.
-            optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+        optimizer = training_optimizer(config, schedule, built.precision)
         model.compile(optimizer=optimizer, loss=make_loss(config.loss, objective))
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         model.fit(data.training_batches(stream), epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)

@@ -108,6 +108,7 @@ def train_candidate(topology, method, index, data, config, chief, deadline, run_
     result = CandidateResult(topology, method, index)
     result.parameters = built.keras_model.count_params()
     deadline = min(deadline, run_deadline - write_seconds(result.parameters))
+    result.time_budget = deadline - started
     progress = Progress(result.name, deadline - started, log)
     tensorboard = TensorBoard(
         os.path.join(config.output_directory, "tensorboard", result.directory) if chief else None
