@@ -48,7 +48,7 @@ def measure(topology, size, batch_size, steps, precision):
     with strategy.scope():
         image_network = topologies.image_network(topology, (size, size), "crop")
         topologies.seed_layers(image_network["layers"], 1)
-        readout = topologies.seed_layers(topologies.default_readout(10, True), 2)
+        readout = topologies.seed_layers(topologies.default_readout(10, "softmax"), 2)
         exposition = {"type": "categorical", "values": [str(i) for i in range(10)]}
         model = BuiltModel(network_document(image_network, readout, exposition), precision).keras_model
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")

@@ -71,6 +71,6 @@ def test_a_mixed_source_switches_decoders_per_file(corpus):
     assert decoders == ["gif", "bmp", "jpeg", "webp", "jpeg"]
     images = MemoryImages(paths, decoders, (24, 20), "pad")
     rows = tf.data.Dataset.range(len(paths))
-    batch, _ = next(iter(images.batches(rows, len(paths), False)))
+    batch = next(iter(images.batches(rows, len(paths), False)))["image"]
     for path, pixels in zip(paths, batch.numpy()):
         np.testing.assert_array_equal(pixels, sensenet_pixels(path, (24, 20), "pad"))

@@ -47,7 +47,7 @@ def test_only_mixed_float16_scales_the_loss(digits_dir, tmp_path, precision):
     assert isinstance(optimizer, keras.mixed_precision.LossScaleOptimizer) == (precision == "mixed_float16")
 
     image_network = topologies.image_network("simple", (16, 16), "crop")
-    document = network_document(image_network, topologies.default_readout(3, True), {})
+    document = network_document(image_network, topologies.default_readout(3, "softmax"), {})
     built = BuiltModel(document, precision)
     built.keras_model.compile(optimizer=optimizer, loss="categorical_crossentropy")
     pixels = np.random.default_rng(0).uniform(0, 255, (8, 16, 16, 3)).astype(np.float32)

@@ -15,7 +15,7 @@ CLASSES = {"type": "categorical", "values": ["a", "b", "c"]}
 def built(topology, shape_hw, readout=None, exposition=CLASSES):
     image_network = topologies.image_network(topology, shape_hw, "crop")
     topologies.seed_layers(image_network["layers"], 7)
-    readout = readout or topologies.seed_layers(topologies.default_readout(3, True), 8)
+    readout = readout or topologies.seed_layers(topologies.default_readout(3, "softmax"), 8)
     return BuiltModel(network_document(image_network, readout, exposition))
 
 

@@ -86,7 +86,7 @@ def test_memory_images_keep_sensenet_pixels(photo_files):
     for rescale_type in reading.RESCALE_TYPES:
         images = MemoryImages(paths, ["jpeg"] * len(paths), (32, 40), rescale_type)
         rows = tf.data.Dataset.from_tensor_slices(tf.range(len(paths), dtype=tf.int64))
-        batch, _ = next(iter(images.batches(rows, len(paths), False)))
+        batch = next(iter(images.batches(rows, len(paths), False)))["image"]
         for path, pixels in zip(paths, batch.numpy()):
             np.testing.assert_array_equal(pixels, sensenet_pixels(path, (32, 40), rescale_type))
 

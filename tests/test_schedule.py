@@ -6,7 +6,8 @@ import pytest
 from pyramid.config import DESCENT_ALGORITHMS
 from pyramid.data.holdout import missed_strata, split_holdout
 from pyramid.importers import keras
-from pyramid.train.metrics import categorical_metrics, is_better, numeric_metrics
+from pyramid.objectives.categorical import Categorical
+from pyramid.objectives.numeric import Numeric
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
 from pyramid.train.run import candidate_budget
 
@@ -24,7 +25,7 @@ def test_candidate_budget_splits_evenly_and_passes_unused_time_on():
 
 def test_holdout_is_stratified_and_capped():
     labels = ["a"] * 500 + ["b"] * 100 + ["c"] * 3 + ["d"]
-    training, holdout = split_holdout(labels, True, 4096, seed=1)
+    training, holdout = split_holdout(Categorical(labels, sorted(set(labels))).strata(), 4096, seed=1)
     assert len(holdout) == round(0.2 * len(labels))
     assert set(np.concatenate([training, holdout])) == set(range(len(labels)))
     assert not set(training) & set(holdout)
@@ -33,52 +34,52 @@ def test_holdout_is_stratified_and_capped():
     assert "d" not in holdout_labels  # a class with one row is kept for training
     assert holdout_labels.count("a") == pytest.approx(0.2 * 500, abs=2)
 
-    _, capped = split_holdout(labels, True, 50, seed=1)
+    _, capped = split_holdout(Categorical(labels, sorted(set(labels))).strata(), 50, seed=1)
     assert len(capped) == 50
 
-    again = split_holdout(labels, True, 4096, seed=1)
+    again = split_holdout(Categorical(labels, sorted(set(labels))).strata(), 4096, seed=1)
     assert np.array_equal(again[1], holdout)
-    assert not np.array_equal(split_holdout(labels, True, 4096, seed=2)[1], holdout)
+    assert not np.array_equal(split_holdout(Categorical(labels, sorted(set(labels))).strata(), 4096, seed=2)[1], holdout)
 
 
 def test_holdout_never_exceeds_its_cap_with_more_classes_than_slots():
     # 200 classes of 2 rows (earlier: one holdout row per class, 200 rows, half the data).
     labels = ["c%03d" % (i // 2) for i in range(400)]
-    training, holdout = split_holdout(labels, True, 50, seed=3)
+    training, holdout = split_holdout(Categorical(labels, sorted(set(labels))).strata(), 50, seed=3)
     assert len(holdout) == 50 and len(training) == 350
     assert len({labels[i] for i in holdout}) == 50  # one row from each of 50 classes
-    assert missed_strata(labels, True, holdout) == 150
-    assert np.array_equal(split_holdout(labels, True, 50, seed=3)[1], holdout)
-    assert not np.array_equal(split_holdout(labels, True, 50, seed=4)[1], holdout)
+    assert missed_strata(Categorical(labels, sorted(set(labels))).strata(), holdout) == 150
+    assert np.array_equal(split_holdout(Categorical(labels, sorted(set(labels))).strata(), 50, seed=3)[1], holdout)
+    assert not np.array_equal(split_holdout(Categorical(labels, sorted(set(labels))).strata(), 50, seed=4)[1], holdout)
     # The 20% rule caps it too.
-    assert len(split_holdout(labels, True, 4096, seed=3)[1]) == 80
+    assert len(split_holdout(Categorical(labels, sorted(set(labels))).strata(), 4096, seed=3)[1]) == 80
 
 
 def test_largest_classes_get_the_scarce_holdout_rows():
     labels = ["big"] * 30 + ["mid"] * 10 + ["c%02d" % (i // 2) for i in range(40)]
-    _, holdout = split_holdout(labels, True, 3, seed=0)
+    _, holdout = split_holdout(Categorical(labels, sorted(set(labels))).strata(), 3, seed=0)
     picked = [labels[i] for i in holdout]
     assert len(picked) == 3 and picked.count("big") == 1 and picked.count("mid") == 1
-    assert missed_strata(labels, True, holdout) == 19
+    assert missed_strata(Categorical(labels, sorted(set(labels))).strata(), holdout) == 19
 
 
 def test_numeric_holdout_is_capped_below_the_number_of_bins():
     values = list(np.linspace(0, 100, 400))
-    training, holdout = split_holdout(values, False, 5, seed=0)
+    training, holdout = split_holdout(Numeric(values).strata(), 5, seed=0)
     assert len(holdout) == 5 and len(training) == 395
-    assert missed_strata(values, False, holdout) == 5
+    assert missed_strata(Numeric(values).strata(), holdout) == 5
 
 
 def test_numeric_holdout_covers_the_label_range():
     values = list(np.linspace(0, 100, 400))
-    _, holdout = split_holdout(values, False, 4096, seed=0)
+    _, holdout = split_holdout(Numeric(values).strata(), 4096, seed=0)
     picked = np.array(values)[holdout]
     assert len(holdout) == 80
     assert picked.min() < 10 and picked.max() > 90
 
 
 def test_small_data_uses_all_rows_for_both():
-    training, holdout = split_holdout(["a", "b"] * 10, True, 4096, seed=0)
+    training, holdout = split_holdout([0, 1] * 10, 4096, seed=0)
     assert list(training) == list(holdout) == list(range(20))
 
 
@@ -112,20 +113,23 @@ def test_warmup_is_quadratic_and_counted_over_the_whole_run():
 
 def test_metrics():
     probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
-    metrics = categorical_metrics(probabilities, np.array([0, 1, 1, 1]), np.ones(4))
+    categorical = Categorical(["a", "b", "b", "b"], ["a", "b"])
+    metrics = categorical.metrics(probabilities, categorical.truth(np.arange(4)), np.ones(4))
     assert metrics["accuracy"] == 0.75
     assert metrics["likelihood"] == pytest.approx(np.exp(np.mean(np.log([0.9, 0.8, 0.4, 0.7]))))
     assert metrics["auc"] == pytest.approx(1.0)
 
-    numeric = numeric_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]), np.ones(3))
+    regression = Numeric([1.0, 2.0, 5.0])
+    numeric = regression.metrics(np.array([1.0, 2.0, 3.0]), regression.truth(np.arange(3)), np.ones(3))
     assert numeric["mean_absolute_error"] == pytest.approx(2 / 3)
     assert numeric["mean_squared_error"] == pytest.approx(4 / 3)
     assert numeric["r_squared"] == pytest.approx(1 - (4 / 3) / np.var([1, 2, 5]))
 
-    assert is_better({"likelihood": 0.5}, None, True)
-    assert is_better({"likelihood": 0.5}, {"likelihood": float("nan")}, True)
-    assert not is_better({"likelihood": float("nan")}, {"likelihood": 0.1}, True)
-    assert not is_better({"r_squared": 0.4}, {"r_squared": 0.4}, False)
+    assert categorical.is_better({"likelihood": 0.5}, None)
+    assert categorical.is_better({"likelihood": 0.5}, {"likelihood": float("nan")})
+    assert not categorical.is_better({"likelihood": float("nan")}, {"likelihood": 0.1})
+    assert not regression.is_better({"r_squared": 0.4}, {"r_squared": 0.4})
+    assert regression.is_better({"r_squared": 0.5}, {"r_squared": 0.4})
 
 
 def test_warmup_continues_across_a_new_optimizer():

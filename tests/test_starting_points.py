@@ -168,7 +168,7 @@ def test_numeric_initial_model_is_rescaled_to_the_new_labels(digits_dir, tmp_pat
     outputs change, its predictions in label units do not."""
     from pyramid.nets.initial_model import initial_document
     from pyramid.nets.model import BuiltModel
-    from pyramid.train.objectives import Objective
+    from pyramid.objectives.numeric import Numeric
     from sensenet.models.wrappers import create_model
 
     image_root, points = digits_dir
@@ -178,13 +178,13 @@ def test_numeric_initial_model_is_rescaled_to_the_new_labels(digits_dir, tmp_pat
 
     shifted = [dict(p, label=p["label"] * 3 + 7) for p in points]
     config = validate_train_config(training_config(image_root, str(tmp_path / "b"), shifted, initial_model=model_path))
-    objective = Objective(config.labels, None)
+    objective = Numeric(config.labels)
     built = BuiltModel(initial_document(model_path, objective, config))
 
     from sensenet.load import to_image_pixels
 
     pixels = np.stack([to_image_pixels(os.path.join(image_root, p["file"]), None) for p in points[:16]]).astype(np.float32)
-    restarted = objective.to_labels(built.keras_model.predict(pixels, verbose=0))
+    restarted = objective.predictions(built.keras_model.predict(pixels, verbose=0))
     original = create_model(model_path)._model.predict(pixels, verbose=0)[:, 0]
     np.testing.assert_allclose(restarted, original, rtol=1e-5, atol=1e-3)
     assert objective.mean != pytest.approx(np.mean([p["label"] for p in points]))

@@ -8,7 +8,8 @@ from pyramid.importers import keras
 from pyramid.nets import readout_layers, topologies
 from pyramid.nets.model import BuiltModel, network_document
 from pyramid.train import loss_settings, optimizer_settings
-from pyramid.train.objectives import Objective, make_loss
+from pyramid.objectives.categorical import Categorical
+from pyramid.objectives.numeric import Numeric
 from sensenet.layers.construct import LAYER_FUNCTIONS
 from sensenet.layers.utils import INITIALIZERS, activation_function
 from sensenet.models.wrappers import create_model
@@ -76,8 +77,8 @@ def test_every_optimizer_row_builds_with_every_setting_it_takes(name):
 @pytest.mark.parametrize("name", sorted(loss_settings.LOSSES))
 def test_every_loss_name_has_a_keras_loss(name):
     numeric = loss_settings.LOSSES[name].objective == "numeric"
-    objective = Objective([1.0, 2.0], None) if numeric else Objective(["a", "b"], ["a", "b"])
-    loss = make_loss(name, objective)
+    objective = Numeric([1.0, 2.0]) if numeric else Categorical(["a", "b"], ["a", "b"])
+    loss = objective.loss(name)
     truth = objective.targets()
     value = float(np.mean(loss(truth, truth * 0.5 + 0.25)))
     assert np.isfinite(value)

@@ -1,4 +1,9 @@
-"""tf.data pipelines of (images, targets, weights) for classification and regression.
+"""tf.data pipelines of training and holdout batches.
+
+Inside a pipeline a batch is a dict, so that everything belonging to a row travels with its
+image through augmentation: "image" (float32 [B, H, W, 3]), "row" (the rows' indices in
+training_data), and, once attached, "target" and "weight". Keras receives
+(image, target, weight) tuples at the end.
 
 Images come from one of two sources, chosen by `max_data_size`:
 - `MemoryImages`: every image decoded and rescaled once, kept as uint8;
@@ -47,7 +52,7 @@ class MemoryImages:
             )
 
         batched = indices.batch(batch_size, drop_remainder=drop_remainder)
-        return batched.map(lambda rows: (gather(rows), rows), num_parallel_calls=PARALLEL_CALLS)
+        return batched.map(lambda rows: {"image": gather(rows), "row": rows}, num_parallel_calls=PARALLEL_CALLS)
 
     def raise_unreadable(self):
         """Nothing to find: every image was decoded when the source was made."""
@@ -68,7 +73,7 @@ class FileImages:
             return self.read(row), row
 
         def assemble(parts, rows):
-            return reading.fill_padding(*parts), rows
+            return {"image": reading.fill_padding(*parts), "row": rows}
 
         elements = indices.map(read, num_parallel_calls=PARALLEL_CALLS)
         batched = elements.batch(batch_size, drop_remainder=drop_remainder)
@@ -182,8 +187,8 @@ def training_dataset(images, targets, weights, rows, batch_size, seed, balance_c
     """Endless batches of (images, targets, weights) over the training `rows`.
 
     `balance_classes`, when given, is a class id per row (of all rows) to balance on.
-    `augment(images, batch_number)`, when given, transforms each batch; batches are numbered
-    from 0 over the whole stream, so every epoch gets fresh, reproducible draws.
+    `augment(images, batch_number)`, when given, transforms each batch's images; batches are
+    numbered from 0 over the whole stream, so every epoch gets fresh, reproducible draws.
     """
     if balance_classes is None:
         order = shuffled_rows(rows, seed)
@@ -192,27 +197,32 @@ def training_dataset(images, targets, weights, rows, batch_size, seed, balance_c
     batches = images.batches(order, batch_size, True)
     if augment:
         batches = batches.enumerate().map(
-            lambda number, batch: (augment(batch[0], number), batch[1]),
+            lambda number, batch: dict(batch, image=augment(batch["image"], number)),
             num_parallel_calls=PARALLEL_CALLS,
         )
-    return _with_targets(batches, targets, weights)
+    return finish(_with_targets(batches, targets, weights).map(keras_element))
 
 
 def evaluation_dataset(images, rows, batch_size):
     """One pass over `rows`, in order, of image batches only."""
     order = tf.data.Dataset.from_tensor_slices(tf.constant(rows, tf.int64))
     batches = images.batches(order, batch_size, False)
-    return finish(batches.map(lambda images, rows: images))
+    return finish(batches.map(lambda batch: batch["image"]))
 
 
 def _with_targets(batches, targets, weights):
     targets = tf.constant(targets, tf.float32)
     weights = tf.constant(weights, tf.float32)
 
-    def attach(images, rows):
-        return images, tf.gather(targets, rows), tf.gather(weights, rows)
+    def attach(batch):
+        return dict(batch, target=tf.gather(targets, batch["row"]), weight=tf.gather(weights, batch["row"]))
 
-    return finish(batches.map(attach, num_parallel_calls=PARALLEL_CALLS))
+    return batches.map(attach, num_parallel_calls=PARALLEL_CALLS)
+
+
+def keras_element(batch):
+    """What Keras' fit takes: (inputs, targets, sample weights)."""
+    return batch["image"], batch["target"], batch["weight"]
 
 
 def finish(dataset):

@@ -6,21 +6,9 @@ HOLDOUT_RATE = 0.2
 # With this few rows a holdout would be too small to mean anything: every row is used both
 # for training and for validation (as the earlier implementation did).
 MIN_ROWS_FOR_HOLDOUT = 32
-NUMERIC_STRATA = 10
-
-
-def strata(labels, categorical):
-    """A stratum id per row: the class, or a label-quantile bin for numeric labels."""
-    if categorical:
-        _, ids = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
-        return ids
-    values = np.asarray(labels, dtype=np.float64)
-    edges = np.quantile(values, np.linspace(0, 1, NUMERIC_STRATA + 1)[1:-1])
-    return np.searchsorted(edges, values, side="right")
-
-
-def split_holdout(labels, categorical, holdout_set_size, seed):
-    """(training_rows, holdout_rows): sorted row indices.
+def split_holdout(strata, holdout_set_size, seed):
+    """(training_rows, holdout_rows): sorted row indices, for rows of stratum ids `strata`
+    (an objective's: classes, or numeric label bins).
 
     The holdout has min(20% of the rows, holdout_set_size) rows, never more, shared among
     the strata in proportion to their size (largest remainders first), with at least one row
@@ -28,13 +16,13 @@ def split_holdout(labels, categorical, holdout_set_size, seed):
     sides. When there are more such strata than holdout rows, the largest strata get one
     row each (ties drawn with the seed) and the others none: `missed_strata` counts them.
     """
-    n_rows = len(labels)
+    n_rows = len(strata)
     everything = np.arange(n_rows)
     if n_rows <= MIN_ROWS_FOR_HOLDOUT:
         return everything, everything
 
-    stratum_ids = strata(labels, categorical)
-    members = [np.flatnonzero(stratum_ids == s) for s in np.unique(stratum_ids)]
+    strata = np.asarray(strata)
+    members = [np.flatnonzero(strata == s) for s in np.unique(strata)]
     target = min(int(round(HOLDOUT_RATE * n_rows)), holdout_set_size)
     rng = np.random.default_rng(seed)
     counts = _allocate(np.array([len(m) for m in members]), target, rng)
@@ -44,10 +32,10 @@ def split_holdout(labels, categorical, holdout_set_size, seed):
     return training, holdout
 
 
-def missed_strata(labels, categorical, holdout_rows):
+def missed_strata(strata, holdout_rows):
     """How many strata (classes, or numeric label bins) have no row in the holdout."""
-    stratum_ids = strata(labels, categorical)
-    return len(np.unique(stratum_ids)) - len(np.unique(stratum_ids[holdout_rows]))
+    strata = np.asarray(strata)
+    return len(np.unique(strata)) - len(np.unique(strata[holdout_rows]))
 
 
 def _allocate(sizes, target, rng):

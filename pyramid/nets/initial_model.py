@@ -20,7 +20,7 @@ def initial_document(path, objective, config):
     """
     document = read_document(path, config)
     document["image_network"]["metadata"]["rescale_type"] = config.rescale_type
-    if not objective.categorical:
+    if objective.name == "numeric":
         restandardize_output(path, document, objective)
     return {key: document[key] for key in ("preprocess", "output_exposition", "layers", "trees", "image_network")}
 

@@ -127,12 +127,9 @@ def simple_metadata(topology, outputs):
     }
 
 
-def default_readout(n_outputs, categorical):
+def default_readout(n_outputs, output_activation):
     """A hidden ReLU layer, then the output layer (softmax for classes, linear for numbers)."""
-    return [
-        dense(DEFAULT_READOUT_WIDTH, "relu"),
-        dense(n_outputs, "softmax" if categorical else "linear"),
-    ]
+    return [dense(DEFAULT_READOUT_WIDTH, "relu"), dense(n_outputs, output_activation)]
 
 
 def dense(units, activation_function):

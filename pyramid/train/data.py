@@ -5,7 +5,7 @@ import numpy as np
 from pyramid.data.augment import Augmenter
 from pyramid.data.datasets import MemoryImages, evaluation_dataset, image_source, training_dataset
 from pyramid.data.holdout import missed_strata, split_holdout
-from pyramid.train.objectives import Objective
+from pyramid.objectives import make_objective
 
 EVALUATION_BATCH = 64
 
@@ -15,13 +15,12 @@ class TrainingData:
 
     def __init__(self, config):
         self.config = config
-        self.objective = Objective(config.labels, config.classes, config.label_smoothing_factor)
-        categorical = self.objective.categorical
-        self.train_rows, self.holdout_rows = split_holdout(
-            config.labels, categorical, config.holdout_set_size, config.seed
-        )
-        # Classes with no holdout row: their accuracy is never checked (said in `describe`).
-        self.missed_classes = missed_strata(config.labels, categorical, self.holdout_rows) if categorical else 0
+        self.objective = make_objective(config)
+        strata = self.objective.strata()
+        self.train_rows, self.holdout_rows = split_holdout(strata, config.holdout_set_size, config.seed)
+        # Classes with no holdout row are never checked (said in `describe`).
+        has_classes = self.objective.classes is not None
+        self.missed_classes = missed_strata(strata, self.holdout_rows) if has_classes else 0
         if config.cheat_on_validation:
             self.train_rows = np.arange(len(config.labels))
 
@@ -33,10 +32,7 @@ class TrainingData:
         weights = np.asarray(config.weights, dtype=np.float32)
         self.weights = weights / weights.mean()
 
-        if categorical:
-            self.holdout_truth = self.objective.class_ids[self.holdout_rows]
-        else:
-            self.holdout_truth = self.objective.values[self.holdout_rows]
+        self.holdout_truth = self.objective.truth(self.holdout_rows)
         self.holdout_weights = self.weights[self.holdout_rows]
         self.augmentation_seed = config.augmentation_seed if config.augmentation_seed is not None else config.seed
 
@@ -46,7 +42,7 @@ class TrainingData:
 
     def training_batches(self, stream=0):
         """Endless augmented training batches; each `stream` number draws its own order."""
-        balance = self.objective.class_ids if self.config.balance_objective and self.objective.categorical else None
+        balance = self.objective.balance_ids() if self.config.balance_objective else None
         augmenter = Augmenter(self.config.augmentations, stream_seed(self.augmentation_seed, stream))
         return training_dataset(
             self.images, self.targets, self.weights, self.train_rows,

@@ -4,8 +4,6 @@ import json
 import os
 import tempfile
 
-import numpy as np
-
 
 def write_json(path, document, indent=None):
     """Write `document` to a temporary file beside `path`, then rename it into place, so a
@@ -34,7 +32,7 @@ def final_document(result, data, config):
             "elapsed_time": result.elapsed,
             "validation_metrics": result.metrics,
             "training_options": config.model_dump(mode="json"),
-            "optypes": ["image", "categorical" if objective.categorical else "numeric"],
+            "optypes": ["image", objective.name],
             "class_index": 1,
             "weight_index": None,
             "importances": [1.0],
@@ -52,13 +50,14 @@ def holdout_images(data, config):
 
 def holdout_predictions(result, data, config):
     """pyramid's own predictions for the holdout rows of the best candidate."""
+    objective = data.objective
     rows = []
     for row, prediction in zip(data.holdout_rows, result.holdout_predictions):
         rows.append(
             {
                 "file": config.training_data[row].file,
                 "label": config.labels[row],
-                "prediction": np.asarray(prediction).tolist(),
+                "prediction": objective.prediction_record(prediction),
             }
         )
     return rows

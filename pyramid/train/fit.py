@@ -18,8 +18,6 @@ import numpy as np
 
 from pyramid.importers import keras
 from pyramid.train.devices import Agreement
-from pyramid.train.metrics import PRIMARY, holdout_metrics, is_better
-from pyramid.train.objectives import make_loss
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
 
 # Per training method: the learning-rate factor of each phase, and whether the image
@@ -74,12 +72,12 @@ class CandidateResult:
 class TrainingController(keras.callbacks.Callback):
     """Checks the holdout, keeps the best weights, steps the phases down, enforces budgets."""
 
-    def __init__(self, evaluate, agreement, categorical, schedule, plan, config, deadline, result, progress, tensorboard):
+    def __init__(self, evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard):
         super().__init__()
         self.agreement = agreement
         self._supports_tf_logs = True  # our batch hook needs no logs: skip their conversion
         self.evaluate = evaluate
-        self.categorical = categorical
+        self.objective = objective
         self.schedule = schedule
         self.phases, self.trainable = plan
         self.config = config
@@ -145,7 +143,7 @@ class TrainingController(keras.callbacks.Callback):
         metrics, predictions = self.evaluate()
         self.last_check = time.monotonic()
         self.check_seconds = self.last_check - began
-        improved = self.agreement.chief(is_better(metrics, self.result.metrics, self.categorical))
+        improved = self.agreement.chief(self.objective.is_better(metrics, self.result.metrics))
         if improved:
             self.result.metrics = metrics
             self.best_weights = self.model.get_weights()
@@ -182,7 +180,7 @@ class TrainingController(keras.callbacks.Callback):
             {"iteration": self.iterations, "seconds": round(elapsed, 3), "phase": self.phase + 1, **metrics}
         )
         shown = " ".join("%s %.4f" % (key, value) for key, value in metrics.items())
-        primary = PRIMARY[self.categorical]
+        primary = self.objective.primary
         best = "%s %.4f" % (primary, self.result.metrics[primary])
         self.progress.update(elapsed, self.phase + 1, self.iterations, best)
         learning_rate = float(self.schedule(self.iterations - 1)) if self.iterations else 0.0
@@ -222,13 +220,13 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
             outputs = np.concatenate([evaluation_model(images, training=False).numpy() for images in data.holdout_images()])
         else:
             outputs = evaluation_model.predict(data.holdout_images(), verbose=0)
-        predictions = objective.to_labels(outputs)
-        metrics = holdout_metrics(predictions, data.holdout_truth, data.holdout_weights, objective.categorical)
+        predictions = objective.predictions(outputs)
+        metrics = objective.metrics(predictions, data.holdout_truth, data.holdout_weights)
         return metrics, predictions
 
     plan = training_plan(result.method)
     controller = TrainingController(
-        evaluate, agreement, objective.categorical, schedule, plan, config, deadline, result, progress, tensorboard
+        evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard
     )
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
     # One `fit` per run of phases with the same trainable layers: changing them needs a new
@@ -240,7 +238,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
         optimizer = training_optimizer(config, schedule, built.precision)
-        model.compile(optimizer=optimizer, loss=make_loss(config.loss, objective))
+        model.compile(optimizer=optimizer, loss=objective.loss(config.loss))
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         model.fit(data.training_batches(stream), epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
 

@@ -1,7 +1,8 @@
-"""The `loss_function` names: for which objective each is, and the output it needs.
+"""The `loss_function` names: for which objective each is, the output it needs and the
+Keras loss that computes it.
 
 Plain data, without TensorFlow, so the config can check a readout against its loss before
-any image is read; `pyramid.train.objectives` builds the Keras losses for the same names.
+any image is read; the objectives (`pyramid.objectives`) build the Keras losses from it.
 
 Output activations, one per loss (checked against the readout's last activation):
 - every categorical loss needs `softmax`: the written model's outputs are read as class
@@ -17,16 +18,18 @@ from typing import NamedTuple
 class Loss(NamedTuple):
     objective: str  # "categorical" or "numeric"
     output_activation: str
+    keras_class: str  # in keras.losses; None: the objective computes it itself
 
 
 LOSSES = {
-    "crossentropy": Loss("categorical", "softmax"),
-    "hinge": Loss("categorical", "softmax"),
-    "kl_divergence": Loss("categorical", "softmax"),
-    "cosine": Loss("categorical", "softmax"),
-    "mean_squared_error": Loss("numeric", "linear"),
-    "huber": Loss("numeric", "linear"),
-    "mean_percentage_error": Loss("numeric", "linear"),
+    "crossentropy": Loss("categorical", "softmax", "CategoricalCrossentropy"),
+    "hinge": Loss("categorical", "softmax", "CategoricalHinge"),
+    "kl_divergence": Loss("categorical", "softmax", "KLDivergence"),
+    "cosine": Loss("categorical", "softmax", "CosineSimilarity"),
+    "mean_squared_error": Loss("numeric", "linear", "MeanSquaredError"),
+    "huber": Loss("numeric", "linear", "Huber"),
+    # In label units (see pyramid.objectives.numeric).
+    "mean_percentage_error": Loss("numeric", "linear", None),
 }
 DEFAULT = {"categorical": "crossentropy", "numeric": "mean_squared_error"}
 

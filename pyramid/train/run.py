@@ -13,7 +13,6 @@ from pyramid.nets.model import BuiltModel, network_document
 from pyramid.train import devices, finalize
 from pyramid.train.data import TrainingData
 from pyramid.train.fit import CandidateResult, fit_candidate
-from pyramid.train.metrics import PRIMARY, is_better, metric_columns
 from pyramid.train.records import Progress, TensorBoard, plot_checks
 
 FINAL_MODEL = "final_model.json"
@@ -71,10 +70,10 @@ def train_candidates(config):
             )
         results.append(result)
         if chief:
-            write_fit_info(config, result, data.objective.categorical)
-        best = best_result(results, data.objective.categorical)
+            write_fit_info(config, result, data.objective)
+        best = best_result(results, data.objective)
 
-    log(results_table(results, data.objective.categorical))
+    log(results_table(results, data.objective))
     if agreement.active:
         log("Weights checksum of %s: %s" % (best.name, weights_checksum(best.document)))
     if not chief:
@@ -136,7 +135,7 @@ def candidate_document(topology, data, config):
     if config.layers is not None:
         readout = readout_layers.with_defaults(config.layers)
     else:
-        readout = topologies.default_readout(objective.n_outputs, objective.categorical)
+        readout = topologies.default_readout(objective.n_outputs, objective.output_activation)
     topologies.seed_layers(readout, config.seed + 1)
     return network_document(image_network, readout, objective.output_exposition)
 
@@ -169,10 +168,10 @@ def build_candidate(topology, method, data, config):
     return built
 
 
-def best_result(results, categorical):
+def best_result(results, objective):
     best = None
     for result in results:
-        if best is None or is_better(result.metrics, best.metrics, categorical):
+        if best is None or objective.is_better(result.metrics, best.metrics):
             best = result
     return best
 
@@ -181,10 +180,10 @@ def final_model_path(config):
     return os.path.join(config.output_directory, FINAL_MODEL)
 
 
-def write_fit_info(config, result, categorical):
+def write_fit_info(config, result, objective):
     directory = os.path.join(config.output_directory, result.directory)
     finalize.write_json(os.path.join(directory, FIT_INFO), finalize.fit_info(result), indent=1)
-    plot_checks(result.checks, PRIMARY[categorical], result.name, os.path.join(directory, "holdout.png"))
+    plot_checks(result.checks, objective.primary, result.name, os.path.join(directory, "holdout.png"))
 
 
 def write_outputs(config, data, best):
@@ -193,8 +192,8 @@ def write_outputs(config, data, best):
     finalize.write_json(final_model_path(config), finalize.final_document(best, data, config))
 
 
-def results_table(results, categorical):
-    columns = metric_columns(categorical)
+def results_table(results, objective):
+    columns = objective.columns
     header = "%-16s %-20s" % ("Network", "Training Type") + "".join(" %11s" % title for _, title in columns)
     header += " %10s %8s" % ("Iterations", "Seconds")
     lines = ["", header, "-" * len(header)]
@@ -203,5 +202,5 @@ def results_table(results, categorical):
         row += "".join(" %11.4f" % result.metrics[key] for key, _ in columns)
         row += " %10d %8.1f" % (result.iterations, result.elapsed)
         lines.append(row)
-    lines.append("(candidates are compared on holdout %s)" % PRIMARY[categorical])
+    lines.append("(candidates are compared on holdout %s)" % objective.primary)
     return "\n".join(lines + [""])

@@ -21,7 +21,7 @@ def write_contact_sheets(config, count, log=print):
     os.makedirs(directory, exist_ok=True)
     paths = []
     for number, (images, targets, _) in enumerate(data.training_batches().take(count), start=1):
-        labels = [describe(target, data.objective) for target in targets.numpy()]
+        labels = [data.objective.describe_target(target) for target in targets.numpy()]
         sheet = contact_sheet(images.numpy()[:MAX_TILES], labels[:MAX_TILES])
         path = os.path.join(directory, "batch_%03d.png" % number)
         sheet.save(path)
@@ -30,13 +30,6 @@ def write_contact_sheets(config, count, log=print):
         if os.environ.get("DISPLAY"):
             sheet.show()
     return paths
-
-
-def describe(target, objective):
-    """The label a training target stands for."""
-    if objective.categorical:
-        return str(objective.classes[int(np.argmax(target))])
-    return "%.4g" % (float(target[0]) * objective.stdev + objective.mean)
 
 
 def contact_sheet(images, labels):

@@ -1,0 +1,88 @@
+"""The interface every objective implements (see `pyramid.objectives`)."""
+
+import math
+
+import numpy as np
+
+
+class Objective:
+    """What a network predicts, for rows given in training_data order.
+
+    Subclasses set `name` (the `objective_type`), `primary` (the holdout metric to maximise)
+    and `columns` ((metric, title) pairs of the results table), and implement the methods
+    that raise NotImplementedError here.
+    """
+
+    name = None
+    primary = None
+    columns = ()
+    classes = None  # the class names, for objectives that have classes
+    # Metrics where lower is better are shown as they are; `primary` is always "higher is
+    # better".
+    tolerance = 1e-7
+
+    @classmethod
+    def from_config(cls, config):
+        raise NotImplementedError
+
+    # Data -------------------------------------------------------------------------------
+
+    def strata(self):
+        """A stratum id per row, for a holdout that covers every stratum."""
+        raise NotImplementedError
+
+    def balance_ids(self):
+        """A class id per row to balance batches on (`balance_objective`), or None when the
+        objective has no classes to balance."""
+        return None
+
+    def targets(self):
+        """The training target of every row: a float32 array, one row per point."""
+        raise NotImplementedError
+
+    def describe_target(self, target):
+        """The label a training target stands for, as a short string (contact sheets)."""
+        raise NotImplementedError
+
+    # Network ----------------------------------------------------------------------------
+
+    @property
+    def n_outputs(self):
+        raise NotImplementedError
+
+    @property
+    def output_activation(self):
+        raise NotImplementedError
+
+    @property
+    def output_exposition(self):
+        raise NotImplementedError
+
+    def loss(self, name):
+        """The Keras loss called `name` (`loss_function`)."""
+        raise NotImplementedError
+
+    # Evaluation -------------------------------------------------------------------------
+
+    def predictions(self, outputs):
+        """Network outputs (numpy) as predictions in label units."""
+        raise NotImplementedError
+
+    def truth(self, rows):
+        """What the predictions of `rows` are scored against."""
+        raise NotImplementedError
+
+    def metrics(self, predictions, truth, weights):
+        """{metric: value} of `predictions` against `truth`, rows weighted by `weights`."""
+        raise NotImplementedError
+
+    def is_better(self, metrics, best):
+        """True when `metrics` beat `best` (None beats nothing) on the primary metric."""
+        key = self.primary
+        if best is None or not math.isfinite(best[key]):
+            return True
+        return math.isfinite(metrics[key]) and metrics[key] > best[key] + self.tolerance
+
+    def prediction_record(self, prediction):
+        """One prediction as holdout_predictions.json writes it."""
+        return np.asarray(prediction).tolist()
