@@ -6,10 +6,9 @@ Types and ranges of single keys are declared once, as pydantic Field constraints
 the key (with the index of the bad training point or candidate), shows the bad value and says
 what is allowed; pydantic's own multi-line text never reaches the user.
 
-Keys of object detection, which arrives in a later release, are validated like any other
-key and then refused with a "<key> is not supported yet" line, so that a config is never
-half-obeyed. Pretrained weights and initial models are accepted: their files are checked
-here (initial models) and before training (`pyramid.nets.pretrained`).
+Object detection configs (points with `boxes`) are checked here like the others, including
+the keys that do not apply to detection. Pretrained weights and initial models are accepted:
+their files are checked here (initial models) and before training (`pyramid.nets.pretrained`).
 
 Optimizer settings come from `pyramid.train.optimizer_settings`, loss names from
 `pyramid.train.loss_settings`, readout layer types from `pyramid.nets.readout_layers`: tables
@@ -55,7 +54,15 @@ TRAINING_METHODS = ("randomly_initialize",) + PRETRAINED_METHODS
 INITIAL_MODEL = "initial_model"
 # "auto": the fastest the hardware runs well (see pyramid.train.devices).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
-DETECTION_LATER = "object detection arrives in a later release"
+# YOLO networks: their branches (3 anchors each); sensenet needs a square input, and the
+# coarsest branch's grid must divide it.
+YOLO_BRANCHES = {"tinyyolov4": 2, "yolov4": 3}
+ANCHORS_PER_BRANCH = 3
+YOLO_INPUT_MULTIPLE = 32
+DETECTION = "bounding_box"
+# The objectives' names (`pyramid.objectives.OBJECTIVES`, which imports more than the config
+# may before reporting an error; a test keeps the two equal).
+OBJECTIVE_TYPES = ("categorical", "numeric", DETECTION)
 
 # Re-exported from augmentation_settings, the one place that defines them.  The product
 # README spells the flips "flip_horizontal" / "flip_vertical"; both spellings are accepted.
@@ -153,10 +160,10 @@ class TrainingPoint(BaseModel):
 
     file: str = _described(text="a non-empty string (a path under image_root)", min_length=1)
     # None means absent (an explicit null fails the validator: defaults are not validated);
-    # a point without a label is only fine with `boxes`, which are refused later.
+    # a point without a label is only fine with `boxes` (object detection).
     label: Label = _described(None, "a string (categorical) or a number (numeric)")
     weight: float = _number(1.0, gt=0)
-    boxes: Optional[list[Any]] = _described(None, "a list of [x1, y1, x2, y2, class] boxes")
+    boxes: Optional[list[Any]] = _described(None, 'a list of [x1, y1, x2, y2, "label"] boxes')
 
 
 class TrainConfig(BaseModel):
@@ -207,9 +214,7 @@ class TrainConfig(BaseModel):
         None, 'null or a non-empty list of layer objects, each with a string "type"', min_length=1
     )
     # None until validation fills it in from the labels.
-    objective_type: Optional[Literal["categorical", "numeric", "bounding_box"]] = _one_of(
-        None, ("categorical", "numeric", "bounding_box"), nullable=True
-    )
+    objective_type: Optional[Literal[OBJECTIVE_TYPES]] = _one_of(None, OBJECTIVE_TYPES, nullable=True)
     augmentation_seed: Optional[int] = _integer(None, 0, MAX_SEED, nullable=True)
 
     # Optimizer hyper-parameters; null means the optimizer's own default.
@@ -241,7 +246,7 @@ class TrainConfig(BaseModel):
     initial_model: Optional[str] = _described(
         None, "null or a non-empty string (a final_model.json path)", min_length=1
     )
-    # Object detection keys: validated here, refused by `_refuse_later_features`.
+    # Object detection keys (see `_check_detection_keys`).
     bounding_box_anchors: Optional[list[Anchor]] = _described(
         None, "null or a list of [width, height] pairs of positive integers"
     )
@@ -252,14 +257,20 @@ class TrainConfig(BaseModel):
 
     @cached_property
     def classes(self):
-        """Sorted distinct string labels, or None for a numeric objective."""
+        """Sorted distinct string labels (of the boxes, for detection), or None for a numeric
+        objective."""
+        if self.objective_type == DETECTION:
+            return sorted({box[4] for point in self.training_data for box in point.boxes})
         if self.objective_type != "categorical":
             return None
         return sorted({point.label for point in self.training_data})
 
     @cached_property
     def labels(self):
-        """Labels in training_data order: strings, or floats for a numeric objective."""
+        """Labels in training_data order: strings, floats for a numeric objective, or each
+        point's boxes (lists of [x1, y1, x2, y2, label]) for object detection."""
+        if self.objective_type == DETECTION:
+            return [[list(box) for box in point.boxes] for point in self.training_data]
         if self.objective_type == "numeric":
             return [float(point.label) for point in self.training_data]
         return [point.label for point in self.training_data]
@@ -355,15 +366,14 @@ def validate_train_config(data, base_dir=None):
         # `from None`: pydantic's multi-line report must not reach the user, even with --debug.
         raise ConfigError(_translate(error, data)) from None
 
-    _refuse_detection(config)
-    objective = _check_labels(config)
+    objective = _check_boxes(config) or _check_labels(config)
+    _check_detection_keys(config, objective)
     loss = _check_loss(config, objective)
     _check_label_smoothing(config, objective)
     _check_readout_layers(config, objective, loss)
-    _check_candidates(config)
+    _check_candidates(config, objective)
     _check_optimizer_settings(config)
     _check_augmentations(config)
-    _refuse_later_features(config)
     base_dir = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
     image_root = _check_image_root(config, base_dir)
     output_directory = _check_output_directory(config, base_dir)
@@ -377,6 +387,8 @@ def validate_train_config(data, base_dir=None):
         update={
             "objective_type": objective,
             "loss_function": loss,
+            # sensenet rescales every image with pad for a detector.
+            "rescale_type": "pad" if objective == DETECTION else config.rescale_type,
             "image_root": image_root,
             "output_directory": output_directory,
             "image_network_candidates": candidates,
@@ -391,13 +403,118 @@ def validate_train_config(data, base_dir=None):
 # this is, then labels, losses, candidates, augmentations, and the file system last.
 
 
-def _refuse_detection(config):
-    # Detection points carry boxes instead of labels, so this comes before the label checks.
-    if config.objective_type == "bounding_box":
-        raise _not_supported('objective_type "bounding_box"', DETECTION_LATER)
+def _check_boxes(config):
+    """"bounding_box" when the points carry boxes (each checked), else None."""
+    with_boxes = [index for index, point in enumerate(config.training_data) if point.boxes is not None]
+    if not with_boxes and config.objective_type != DETECTION:
+        return None
+    first = with_boxes[0] if with_boxes else None
     for index, point in enumerate(config.training_data):
-        if point.boxes is not None:
-            raise _not_supported("training_data[%d].boxes" % index, DETECTION_LATER)
+        key = "training_data[%d]" % index
+        if point.boxes is not None and point.label is not None:
+            raise ConfigError(
+                '%s: a point has "label" (classification, regression) or "boxes" (object '
+                "detection), not both" % key
+            )
+        if point.boxes is None and point.label is not None and first is not None:
+            raise ConfigError(
+                '%s: has "label", but training_data[%d] has "boxes"; the points of one problem '
+                "all have labels (classification, regression) or all boxes (object detection)"
+                % (key, first)
+            )
+        if point.boxes is None:
+            where = "training_data[%d] has boxes" % first if first is not None else 'objective_type is "bounding_box"'
+            raise ConfigError(
+                '%s: missing required key "boxes" (%s: every point of an object detection '
+                "problem needs them, [] for an image without objects)" % (key, where)
+            )
+        for number, box in enumerate(point.boxes):
+            _check_box("%s.boxes[%d]" % (key, number), box)
+    declared = config.objective_type
+    if declared is not None and declared != DETECTION:
+        raise ConfigError(
+            'objective_type: %s does not match the training points, which have boxes; use '
+            '"bounding_box" or remove the key' % _show(declared)
+        )
+    if not any(point.boxes for point in config.training_data):
+        raise ConfigError("training_data: no point has a box; object detection needs at least one")
+    return DETECTION
+
+
+def _check_box(key, box):
+    """[x1, y1, x2, y2, "label"] in the image's pixels, x2 > x1 and y2 > y1."""
+    if not (isinstance(box, list) and len(box) == 5):
+        raise ConfigError('%s: %s is not allowed; expected [x1, y1, x2, y2, "label"]' % (key, _show(box)))
+    for position, name in enumerate(("x1", "y1", "x2", "y2")):
+        if not _is_number(box[position]):
+            raise ConfigError(
+                "%s[%d]: %s is not allowed; expected a number (%s, in the image's pixels)"
+                % (key, position, _show(box[position]), name)
+            )
+    if not (isinstance(box[4], str) and box[4]):
+        raise ConfigError("%s[4]: %s is not allowed; expected a non-empty string (the object's "
+                          "label)" % (key, _show(box[4])))
+    for low, high, names in ((0, 2, ("x1", "x2")), (1, 3, ("y1", "y2"))):
+        if not box[high] > box[low]:
+            raise ConfigError(
+                "%s: %s is not allowed; %s (%s) must be greater than %s (%s)"
+                % (key, _show(box), names[1], _show(box[high]), names[0], _show(box[low]))
+            )
+
+
+def _check_detection_keys(config, objective):
+    """The keys of object detection only with boxes; with boxes, the keys that do not apply
+    refused with why, the input shape and anchors YOLO needs."""
+    if objective != DETECTION:
+        for key in ("bounding_box_anchors", "strict_boxes"):
+            if getattr(config, key) is not None:
+                raise ConfigError(
+                    "%s: %s is not allowed; it is for object detection, and the training points "
+                    "have labels, not boxes" % (key, _show(getattr(config, key)))
+                )
+        return
+
+    given = config.model_fields_set
+    not_applying = (
+        ("loss_function", "loss_function" in given and config.loss_function is not None,
+         "the loss of object detection is YOLO's own (box CIoU, objectness and class "
+         "cross-entropy)"),
+        ("rescale_type", config.rescale_type != "pad" and "rescale_type" in given,
+         'sensenet rescales every image of a detector with "pad"'),
+        ("layers", config.layers is not None,
+         "a YOLO network has no readout layers; its heads are sized for the classes"),
+        ("balance_objective", config.balance_objective,
+         "images hold several objects of several classes, so batches cannot balance them"),
+    )
+    for key, given_here, why in not_applying:
+        if given_here:
+            raise ConfigError(
+                "%s: %s is not allowed for object detection: %s; remove the key"
+                % (key, _show(getattr(config, key)), why)
+            )
+
+    width, height, _ = config.input_image_shape
+    if width != height or width % YOLO_INPUT_MULTIPLE:
+        raise ConfigError(
+            "input_image_shape: %s is not allowed for object detection; YOLO needs a square "
+            "input whose side is a multiple of %d (sensenet's grids), e.g. [%d, %d, 3]"
+            % (_show(config.input_image_shape), YOLO_INPUT_MULTIPLE,
+               _nearest_multiple(max(width, height)), _nearest_multiple(max(width, height)))
+        )
+    anchors = config.bounding_box_anchors
+    if anchors is not None:
+        for index, (topology, _) in enumerate(config.image_network_candidates):
+            needed = YOLO_BRANCHES.get(topology, 0) * ANCHORS_PER_BRANCH
+            if needed and len(anchors) != needed:
+                raise ConfigError(
+                    "bounding_box_anchors: %d anchors are not allowed with "
+                    "image_network_candidates[%d] (%s), which needs %d (%d per branch)"
+                    % (len(anchors), index, topology, needed, ANCHORS_PER_BRANCH)
+                )
+
+
+def _nearest_multiple(size):
+    return max(YOLO_INPUT_MULTIPLE, int(round(size / YOLO_INPUT_MULTIPLE)) * YOLO_INPUT_MULTIPLE)
 
 
 def _check_labels(config):
@@ -440,6 +557,8 @@ def _a_kind(kind):
 
 def _check_loss(config, objective):
     loss = config.loss_function
+    if objective == DETECTION:
+        return None  # YOLO's own (checked by _check_detection_keys)
     if loss is None:
         return DEFAULT_LOSS[objective]
     if loss not in LOSSES[objective]:
@@ -464,7 +583,7 @@ def _check_readout_layers(config, objective, loss):
     """What sensenet can build, with as many outputs as the objective needs, ending in the
     activation the loss needs (`loss_settings`)."""
     layers = config.layers
-    if layers is None:
+    if layers is None or objective == DETECTION:
         return
     try:
         readout_layers.check_layers(layers)
@@ -497,10 +616,21 @@ def _check_readout_layers(config, objective, loss):
         )
 
 
-def _check_candidates(config):
+def _check_candidates(config, objective):
     seen = {}
     for index, (topology, method) in enumerate(config.image_network_candidates):
         key = "image_network_candidates[%d]" % index
+        if topology in TOPOLOGIES and objective == DETECTION:
+            raise ConfigError(
+                '%s[0]: "%s" is a classification network, but the training points have boxes; '
+                "object detection uses one of %s" % (key, topology, ", ".join(DETECTION_TOPOLOGIES))
+            )
+        if topology in DETECTION_TOPOLOGIES and objective != DETECTION:
+            raise ConfigError(
+                '%s[0]: "%s" is an object detection network, but the training points have '
+                'labels; give them "boxes" instead, or use one of %s'
+                % (key, topology, ", ".join(TOPOLOGIES))
+            )
         if topology == INITIAL_MODEL:
             if not method:
                 raise ConfigError(
@@ -513,7 +643,7 @@ def _check_candidates(config):
                     key,
                     _show(topology),
                     _did_you_mean(topology, TOPOLOGIES + DETECTION_TOPOLOGIES + (INITIAL_MODEL,)),
-                    ", ".join(TOPOLOGIES),
+                    ", ".join(TOPOLOGIES + DETECTION_TOPOLOGIES),
                     INITIAL_MODEL,
                 )
             )
@@ -597,20 +727,6 @@ def _repeated_augmentation(key, name, first_where, first_name):
     )
 
 
-def _refuse_later_features(config):
-    """Refuse, one line each, the keys whose features arrive in later releases (object
-    detection)."""
-    for index, (topology, method) in enumerate(config.image_network_candidates):
-        key = "image_network_candidates[%d] %s" % (index, _show([topology, method]))
-        if topology in DETECTION_TOPOLOGIES:
-            raise _not_supported(key, "%s is an object detection topology, and %s"
-                                 % (topology, DETECTION_LATER))
-
-    for key in ("bounding_box_anchors", "strict_boxes"):
-        if getattr(config, key) is not None:
-            raise _not_supported(key, DETECTION_LATER + "; remove the key", getattr(config, key))
-
-
 def _check_image_root(config, base_dir):
     image_root = os.path.abspath(os.path.join(base_dir, config.image_root))
     if not os.path.isdir(image_root):
@@ -663,15 +779,6 @@ def _check_image_files(config, image_root):
                 "training_data[%d].file: %s is not an existing file in image_root %s"
                 % (index, _show(point.file), _quote(image_root, limit=None))
             )
-
-
-def _not_supported(key, reason, value=None):
-    """`key` may carry its value ('objective_type "bounding_box"') when the value, not the
-    key, is the feature that is missing."""
-    message = "%s is not supported yet: %s" % (key, reason)
-    if value is not None:
-        message += " (got %s)" % _show(value)
-    return ConfigError(message)
 
 
 # --------------------------------------------------------------------------------------------

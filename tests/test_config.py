@@ -367,29 +367,99 @@ def test_bad_config_is_one_line_naming_key_value_and_hint(image_root, changes, e
 
 
 # (id, changes, the subject of the "is not supported yet" line)
-LATER_FEATURES = [
-    ("bounding_box_anchors", {"bounding_box_anchors": [[100, 50], [50, 100]]},
-     "bounding_box_anchors"),
-    ("strict_boxes", {"strict_boxes": False}, "strict_boxes"),
-    ("tinyyolov4", {"image_network_candidates": [["tinyyolov4", "randomly_initialize"]]},
-     'image_network_candidates[0] ["tinyyolov4", "randomly_initialize"]'),
-    ("yolov4", {"image_network_candidates": [["yolov4", "fine_tune"]]},
-     'image_network_candidates[0] ["yolov4", "fine_tune"]'),
-    ("boxes", {"training_data": [{"file": "b.png", "boxes": [[1, 2, 5, 6, "dot"]]}]},
-     "training_data[0].boxes"),
-    ("bounding_box-objective", {"objective_type": "bounding_box"},
-     'objective_type "bounding_box"'),
+def detection_config(image_root, **changes):
+    """A valid object detection config over the three test images (10x8 pixels)."""
+    config = changed(minimal_config(image_root), {
+        "training_data": [
+            {"file": "cats/a.png", "boxes": [[1, 1, 5, 6, "cat"], [4, 2, 9, 7, "dog"]]},
+            {"file": "b.png", "boxes": []},
+            {"file": "c.png", "boxes": [[0.5, 0, 10, 8, "dog"]], "weight": 2},
+        ],
+        "input_image_shape": [64, 64, 3],
+        "image_network_candidates": [["tinyyolov4", "randomly_initialize"]],
+    })
+    return changed(config, changes)
+
+
+BAD_DETECTION = [
+    ("x2-not-after-x1", {"training_data[0].boxes": [[5, 1, 5, 6, "cat"]]},
+     'training_data[0].boxes[0]: [5, 1, 5, 6, "cat"] is not allowed; x2 (5) must be greater than x1 (5)'),
+    ("y2-before-y1", {"training_data[2].boxes": [[1, 6, 5, 2, "cat"]]},
+     "training_data[2].boxes[0]: [1, 6, 5, 2, \"cat\"] is not allowed; y2 (2) must be greater than y1 (6)"),
+    ("string-coordinate", {"training_data[0].boxes": [[1, "1", 5, 6, "cat"]]},
+     'training_data[0].boxes[0][1]: "1" is not allowed; expected a number (y1, in the image\'s pixels)'),
+    ("bool-coordinate", {"training_data[0].boxes": [[1, 1, True, 6, "cat"]]},
+     "training_data[0].boxes[0][2]: true is not allowed; expected a number (x2"),
+    ("number-label", {"training_data[0].boxes": [[1, 1, 5, 6, 3]]},
+     "training_data[0].boxes[0][4]: 3 is not allowed; expected a non-empty string (the object's label)"),
+    ("short-box", {"training_data[0].boxes": [[1, 1, 5, 6]]},
+     'training_data[0].boxes[0]: [1, 1, 5, 6] is not allowed; expected [x1, y1, x2, y2, "label"]'),
+    ("boxes-and-label", {"training_data[1].label": "dog"},
+     'training_data[1]: a point has "label" (classification, regression) or "boxes" (object detection), not both'),
+    ("label-among-boxes", {"training_data[1].boxes": DROP, "training_data[1].label": "dog"},
+     'training_data[1]: has "label", but training_data[0] has "boxes"; the points of one problem all have labels'),
+    ("missing-boxes", {"training_data[1].boxes": DROP},
+     'training_data[1]: missing required key "boxes" (training_data[0] has boxes'),
+    ("no-box-at-all", {"training_data[0].boxes": [], "training_data[2].boxes": []},
+     "training_data: no point has a box; object detection needs at least one"),
+    ("classifier-with-boxes", {"image_network_candidates": [["simple", "randomly_initialize"]]},
+     'image_network_candidates[0][0]: "simple" is a classification network, but the training points have boxes; object detection uses one of tinyyolov4, yolov4'),
+    ("non-square", {"input_image_shape": [64, 96, 3]},
+     "input_image_shape: [64, 96, 3] is not allowed for object detection; YOLO needs a square input whose side is a multiple of 32"),
+    ("not-a-multiple-of-32", {"input_image_shape": [100, 100, 3]},
+     "a multiple of 32 (sensenet's grids), e.g. [96, 96, 3]"),
+    ("loss_function", {"loss_function": "crossentropy"},
+     'loss_function: "crossentropy" is not allowed for object detection: the loss of object detection is YOLO\'s own'),
+    ("rescale_type", {"rescale_type": "crop"},
+     'rescale_type: "crop" is not allowed for object detection: sensenet rescales every image of a detector with "pad"'),
+    ("layers", {"layers": [{"type": "dense", "number_of_nodes": 2}]},
+     "layers: [{\"type\": \"dense\", \"number_of_nodes\": 2}] is not allowed for object detection: a YOLO network has no readout layers"),
+    ("balance_objective", {"balance_objective": True},
+     "balance_objective: true is not allowed for object detection"),
+    ("anchor-count", {"bounding_box_anchors": [[10, 10], [20, 20]]},
+     "bounding_box_anchors: 2 anchors are not allowed with image_network_candidates[0] (tinyyolov4), which needs 6 (3 per branch)"),
+    ("anchor-not-positive", {"bounding_box_anchors": [[10, 0]] * 6},
+     "bounding_box_anchors[0][1]: 0 is not allowed"),
+    ("anchor-not-a-pair", {"bounding_box_anchors": [[10, 10, 10]] * 6},
+     "bounding_box_anchors[0]: [10, 10, 10] is not allowed"),
+    ("objective-numeric", {"objective_type": "numeric"},
+     'objective_type: "numeric" does not match the training points, which have boxes'),
 ]
 
 
-@pytest.mark.parametrize(
-    "changes, subject", [case[1:] for case in LATER_FEATURES],
-    ids=[case[0] for case in LATER_FEATURES],
-)
-def test_later_features_are_refused_not_ignored(image_root, changes, subject):
-    message = error_of(changed(minimal_config(image_root), changes))
-    assert message.startswith(subject + " is not supported yet: ")
-    assert "later release" in message
+@pytest.mark.parametrize("changes, expected", [case[1:] for case in BAD_DETECTION],
+                         ids=[case[0] for case in BAD_DETECTION])
+def test_bad_detection_config_is_one_line_naming_key_value_and_hint(image_root, changes, expected):
+    message = error_of(detection_config(image_root, **{}) if not changes else changed(detection_config(image_root), changes))
+    assert expected in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize("changes, expected", [
+    ({"image_network_candidates": [["yolov4", "fine_tune"]]},
+     'image_network_candidates[0][0]: "yolov4" is an object detection network, but the training points have labels'),
+    ({"strict_boxes": True}, "strict_boxes: true is not allowed; it is for object detection"),
+    ({"bounding_box_anchors": [[10, 10]] * 6}, "bounding_box_anchors: [[10, 10], [10, 10]"),
+    ({"objective_type": "bounding_box"}, 'training_data[0]: missing required key "boxes" (objective_type is "bounding_box"'),
+], ids=["detector-with-labels", "strict_boxes", "anchors", "declared-bounding_box"])
+def test_detection_keys_need_boxes(image_root, changes, expected):
+    assert expected in error_of(changed(minimal_config(image_root), changes))
+
+
+def test_a_detection_config_is_accepted_with_its_defaults(image_root):
+    config = validate_train_config(detection_config(
+        image_root, bounding_box_anchors=[[8, 8], [16, 16], [24, 24], [32, 32], [40, 40], [48, 60]],
+        strict_boxes=True, label_smoothing_factor=0.1,
+    ))
+    assert config.objective_type == "bounding_box"
+    assert config.rescale_type == "pad" and config.loss_function is None
+    assert config.classes == ["cat", "dog"]
+    assert config.labels[0] == [[1, 1, 5, 6, "cat"], [4, 2, 9, 7, "dog"]] and config.labels[1] == []
+    both = validate_train_config(detection_config(
+        image_root, rescale_type="pad", objective_type="bounding_box",
+        image_network_candidates=[["tinyyolov4", "fine_tune"], ["yolov4", "use_pretrained"]],
+    ))
+    assert both.candidates == [("tinyyolov4", "fine_tune"), ("yolov4", "use_pretrained")]
 
 
 def test_minimal_config_gets_every_default(image_root):
@@ -710,9 +780,9 @@ def run_module(*args, cwd=REPO):
     "changes, expected",
     [
         ({"batch_size": -5}, "pyramid_train: batch_size: -5 is not allowed"),
-        ({"strict_boxes": True}, "pyramid_train: strict_boxes is not supported"),
+        ({"strict_boxes": True}, "pyramid_train: strict_boxes: true is not allowed; it is for object detection"),
     ],
-    ids=["bad-value", "later-feature"],
+    ids=["bad-value", "detection-key-with-labels"],
 )
 def test_train_command_reports_one_line_and_exits_2(image_root, tmp_path, changes, expected):
     path = tmp_path / "bad.json"
