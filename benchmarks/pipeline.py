@@ -90,7 +90,8 @@ class Inputs:
 
     def dataset(self, images, augment=None):
         return datasets.training_dataset(
-            images, self.targets, self.weights, self.rows, self.batch_size, SEED, augment=augment
+            images, {"target": self.targets}, self.weights, self.rows, self.batch_size, SEED,
+            augment=augment, to_keras=lambda batch: (batch["image"], batch["target"], batch["weight"]),
         )
 
     def engine(self, parameters):
@@ -119,7 +120,7 @@ class PyFunctionImages:
 
         def augment(image, index, row):
             augmented = tf.py_function(self.augmenter, [image, index], tf.float32)
-            return tf.ensure_shape(augmented, image.shape), row
+            return {"image": tf.ensure_shape(augmented, image.shape), "row": row}
 
         elements = indices.enumerate().map(read, num_parallel_calls=datasets.PARALLEL_CALLS)
         elements = elements.map(augment, num_parallel_calls=datasets.PARALLEL_CALLS)

@@ -16,8 +16,8 @@ def imbalanced(points):
 
 def class_shares(data, batches=40):
     counts = np.zeros(3)
-    for _, targets, _ in data.training_batches().take(batches):
-        counts += targets.numpy().round().sum(axis=0)
+    for batch in data.augmented_batches().take(batches):
+        counts += batch["target"].numpy().round().sum(axis=0)
     return counts / counts.sum()
 
 
@@ -43,7 +43,7 @@ def test_label_smoothing_targets(digits_dir, tmp_path):
     data = TrainingData(validate_train_config(
         training_config(image_root, str(tmp_path), points, label_smoothing_factor=0.3)
     ))
-    targets = data.targets
+    targets = data.row_values["target"]
     assert targets.shape == (len(points), 3)
     for row, point in enumerate(points[:10]):
         expected = np.full(3, 0.1, np.float32)

@@ -82,3 +82,10 @@ def test_every_loss_name_has_a_keras_loss(name):
     truth = objective.targets()
     value = float(np.mean(loss(truth, truth * 0.5 + 0.25)))
     assert np.isfinite(value)
+
+
+def test_the_config_accepts_every_objective_of_the_registry():
+    from pyramid.config import OBJECTIVE_TYPES
+    from pyramid.objectives import OBJECTIVES
+
+    assert set(OBJECTIVE_TYPES) == set(OBJECTIVES)

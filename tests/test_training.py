@@ -149,7 +149,7 @@ def test_augmented_training_batches_differ_and_predictions_still_match(digits_di
     image_root, points = digits_dir
     plain = training_config(image_root, str(tmp_path / "plain"), points, max_iterations=40)
     augmented = dict(plain, output_directory=str(tmp_path / "aug"), image_augmentations=["rotation", "zoom", "brightness"])
-    first = [next(iter(TrainingData(validate_train_config(c)).training_batches()))[0].numpy() for c in (plain, augmented)]
+    first = [next(iter(TrainingData(validate_train_config(c)).augmented_batches()))["image"].numpy() for c in (plain, augmented)]
     assert first[0].shape == first[1].shape
     assert np.abs(first[0] - first[1]).mean() > 1.0
 

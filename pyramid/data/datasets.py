@@ -90,11 +90,16 @@ def image_source(paths, shape_hw, rescale_type, max_data_size):
     Every file's header is read first to choose its decoder as sensenet would, so a file
     sensenet would not read as pyramid does is named before any training starts.
     """
-    decoders = [reading.choose_decoder(path, shape_hw, rescale_type) for path in paths]
+    infos = [reading.inspect_image(path, shape_hw, rescale_type) for path in paths]
+    decoders = [info.decoder for info in infos]
     height, width = shape_hw
     if len(paths) * height * width * 3 <= max_data_size:
-        return MemoryImages(paths, decoders, shape_hw, rescale_type)
-    return FileImages(paths, decoders, shape_hw, rescale_type)
+        source = MemoryImages(paths, decoders, shape_hw, rescale_type)
+    else:
+        source = FileImages(paths, decoders, shape_hw, rescale_type)
+    # (height, width) of each image as stored: boxes are scaled from them.
+    source.sizes = np.array([(info.height, info.width) for info in infos], np.int64)
+    return source
 
 
 def file_reader(paths, decoders, shape_hw, rescale_type):
@@ -183,24 +188,44 @@ def balanced_rows(rows, classes, seed):
     return tf.data.Dataset.range(2**62).flat_map(block_rows)
 
 
-def training_dataset(images, targets, weights, rows, batch_size, seed, balance_classes=None, augment=None):
-    """Endless batches of (images, targets, weights) over the training `rows`.
+def training_dataset(images, row_values, weights, rows, batch_size, seed, balance_classes=None,
+                     augment=None, to_keras=None):
+    """Endless batches over the training `rows`: dicts, or what `to_keras(batch)` makes of
+    them (Keras' (inputs, targets, weights)).
 
+    `row_values` {name: array with a row per training point} are gathered into each batch
+    under their names ("target"; "boxes" and "count" for detection), as is "weight".
     `balance_classes`, when given, is a class id per row (of all rows) to balance on.
-    `augment(images, batch_number)`, when given, transforms each batch's images; batches are
-    numbered from 0 over the whole stream, so every epoch gets fresh, reproducible draws.
+    `augment(images, batch_number, boxes=None)`, when given, transforms each batch's images,
+    and its boxes when it has any; batches are numbered from 0 over the whole stream, so
+    every epoch gets fresh, reproducible draws.
     """
     if balance_classes is None:
         order = shuffled_rows(rows, seed)
     else:
         order = balanced_rows(rows, balance_classes, seed)
-    batches = images.batches(order, batch_size, True)
+    batches = attach_rows(images.batches(order, batch_size, True), row_values, weights)
     if augment:
         batches = batches.enumerate().map(
-            lambda number, batch: dict(batch, image=augment(batch["image"], number)),
-            num_parallel_calls=PARALLEL_CALLS,
+            lambda number, batch: augment_batch(augment, batch, number), num_parallel_calls=PARALLEL_CALLS
         )
-    return finish(_with_targets(batches, targets, weights).map(keras_element))
+    if to_keras is not None:
+        batches = batches.map(to_keras, num_parallel_calls=PARALLEL_CALLS)
+    return finish(batches)
+
+
+def augment_batch(augment, batch, number):
+    """The batch with its images augmented and its boxes, if any, moved with them: boxes
+    the augmentation pushes out are dropped, the others packed first, `count` updated."""
+    if "boxes" not in batch:
+        return dict(batch, image=augment(batch["image"], number))
+    boxes = batch["boxes"]
+    images, corners, kept = augment(batch["image"], number, boxes=boxes[..., :4])
+    valid = kept & (tf.range(tf.shape(boxes)[1])[None, :] < tf.cast(batch["count"][:, None], tf.int32))
+    moved = tf.concat([corners, boxes[..., 4:]], axis=-1)
+    order = tf.argsort(tf.cast(tf.logical_not(valid), tf.int32), axis=1, stable=True)
+    packed = tf.where(tf.gather(valid, order, batch_dims=1)[..., None], tf.gather(moved, order, batch_dims=1), 0.0)
+    return dict(batch, image=images, boxes=packed, count=tf.reduce_sum(tf.cast(valid, tf.int32), axis=1))
 
 
 def evaluation_dataset(images, rows, batch_size):
@@ -210,19 +235,14 @@ def evaluation_dataset(images, rows, batch_size):
     return finish(batches.map(lambda batch: batch["image"]))
 
 
-def _with_targets(batches, targets, weights):
-    targets = tf.constant(targets, tf.float32)
-    weights = tf.constant(weights, tf.float32)
+def attach_rows(batches, row_values, weights):
+    values = {name: tf.constant(value) for name, value in row_values.items()}
+    values["weight"] = tf.constant(weights, tf.float32)
 
     def attach(batch):
-        return dict(batch, target=tf.gather(targets, batch["row"]), weight=tf.gather(weights, batch["row"]))
+        return dict(batch, **{name: tf.gather(value, batch["row"]) for name, value in values.items()})
 
     return batches.map(attach, num_parallel_calls=PARALLEL_CALLS)
-
-
-def keras_element(batch):
-    """What Keras' fit takes: (inputs, targets, sample weights)."""
-    return batch["image"], batch["target"], batch["weight"]
 
 
 def finish(dataset):

@@ -22,6 +22,7 @@ float32 image.
 
 import functools
 import os
+from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -59,9 +60,21 @@ PALETTE_MODES = ("P", "1")
 SIXTEEN_BIT_GREY_MODES = ("I", "I;16", "I;16B", "I;16L")
 
 
+class ImageInfo(NamedTuple):
+    decoder: str  # a name in DECODERS
+    height: int  # of the image as stored
+    width: int
+
+
 def choose_decoder(path, shape_hw=None, rescale_type=None):
     """The name of the decoder in DECODERS that gives sensenet's pixels for the file at
-    `path`; ImageFileError when sensenet cannot read it or no decoder matches it, or (when
+    `path` (see `inspect_image`)."""
+    return inspect_image(path, shape_hw, rescale_type).decoder
+
+
+def inspect_image(path, shape_hw=None, rescale_type=None):
+    """The file's ImageInfo, from its header: the decoder that gives sensenet's pixels, and
+    its size. ImageFileError when sensenet cannot read it or no decoder matches it, or (when
     `shape_hw` and `rescale_type` are given) when it cannot be rescaled to that shape."""
     if not os.path.isfile(path):
         raise ImageFileError(path, "no such file")
@@ -86,7 +99,7 @@ def choose_decoder(path, shape_hw=None, rescale_type=None):
             raise ImageFileError(path, "it is %s named %s; sensenet decodes %s files with "
                                  "TensorFlow's JPEG decoder, which cannot read it: %s"
                                  % (what, suffix, suffix, fix))
-        return "jpeg"
+        return ImageInfo("jpeg", height, width)
 
     if image_format not in PILLOW_FORMATS:
         allowed = ", ".join(sorted(PILLOW_FORMATS))
@@ -98,7 +111,7 @@ def choose_decoder(path, shape_hw=None, rescale_type=None):
                              "it with Pillow, which saturates it; name it .png")
     if image_format == "WEBP" and frames > 1:
         raise ImageFileError(path, "animated WebP images are not supported; use its first frame")
-    return PILLOW_FORMATS[image_format]
+    return ImageInfo(PILLOW_FORMATS[image_format], height, width)
 
 
 def _check_rescalable(path, in_hw, shape_hw, rescale_type):

@@ -55,9 +55,18 @@ class BuiltModel:
         self.image_layers = build_graph(
             document["image_network"]["layers"], layer_functions(precision), normalized
         )
-        features = self.image_layers[-1].output
-        self.readout_layers = build_graph(document["layers"], LAYER_FUNCTIONS, features)
-        outputs = self.readout_layers[-1].output
+        branches = yolo_branches(document)
+        # A detector's heads (sized for its classes) learn like a classifier's readout.
+        self.head_layers = [self.image_layers[branch["input"]] for branch in branches or ()]
+        self.body_layers = [layer for layer in self.image_layers if layer not in self.head_layers]
+        if branches:
+            # A detector: its outputs are the raw heads of its YOLO branches, no readout.
+            self.readout_layers = []
+            outputs = [layer.output for layer in self.head_layers]
+        else:
+            features = self.image_layers[-1].output
+            self.readout_layers = build_graph(document["layers"], LAYER_FUNCTIONS, features)
+            outputs = self.readout_layers[-1].output
         self.keras_model = keras.Model(pixels, outputs)
         for layer in self.image_layers + self.readout_layers:
             if isinstance(layer, keras.layers.BatchNormalization):
@@ -86,6 +95,13 @@ class BuiltModel:
         fill_weights(document["image_network"]["layers"], self.image_layers)
         fill_weights(document["layers"], self.readout_layers)
         return document
+
+
+def yolo_branches(document):
+    """The branch specs of a YOLO network (sensenet reads them from metadata.outputs, a
+    list), or None for a classifier (whose metadata.outputs is its feature width)."""
+    outputs = document["image_network"]["metadata"].get("outputs")
+    return outputs if isinstance(outputs, list) else None
 
 
 def layer_functions(precision):

@@ -52,16 +52,20 @@ def check_pretrained_weights(config):
 def load_image_weights(built, path):
     """Set the image layers of `built` from a Keras weights file of the same topology.
 
-    The file holds a whole sensenet model (its ImageNet readout too); its layers with weights
-    come in the same order as ours, because both are built from the same JSON. The readout's
-    weights are not used.
+    The file holds a whole sensenet model (its ImageNet readout, or a detector's COCO heads,
+    too); its layers with weights come in the same order as ours, because both are built from
+    the same JSON. The readout's weights are not used, nor a detector's heads (ours are sized
+    for other classes): those layers keep their fresh weights.
     """
     stored = stored_layer_weights(path)
     image_layers = {id(layer) for layer in built.image_layers}
+    heads = {id(layer) for layer in built.head_layers}
     ours = [layer for layer in built.keras_model.layers if layer.weights and id(layer) in image_layers]
     if len(stored) < len(ours):
         raise WeightsError("%s holds %d layers with weights; the network needs %d" % (path, len(stored), len(ours)))
     for layer, (name, weights) in zip(ours, stored):
+        if id(layer) in heads:
+            continue
         expected = [tuple(w.shape) for w in layer.weights]
         if [w.shape for w in weights] != expected:
             raise WeightsError(

@@ -13,6 +13,7 @@ import math
 import pyramid.importers  # noqa: F401  (first: it sets TensorFlow up before sensenet loads it)
 from sensenet.pretrained import PRETRAINED_CNN_METADATA
 
+from pyramid.config import DETECTION_TOPOLOGIES
 from pyramid.config import SCRATCH_TOPOLOGIES as SIMPLE_TOPOLOGIES
 from pyramid.config import TOPOLOGIES as CLASSIFIER_TOPOLOGIES
 
@@ -114,6 +115,23 @@ def image_network(topology, shape_hw, rescale_type):
 
     network["metadata"]["input_image_shape"] = [width, height, 3]
     network["metadata"]["rescale_type"] = rescale_type
+    return network
+
+
+def detection_network(topology, size, n_classes, anchors):
+    """The `image_network` of a YOLO topology (sensenet's own description) for a square
+    `size` input, its heads sized for `n_classes` and given `anchors` (a list of 3 [w, h]
+    per branch, in input pixels). Always `pad`: sensenet rescales detector inputs so."""
+    if topology not in DETECTION_TOPOLOGIES:
+        raise ValueError("unknown detection topology %r" % topology)
+    network = copy.deepcopy(PRETRAINED_CNN_METADATA[topology]["image_network"])
+    metadata = network["metadata"]
+    for branch, branch_anchors in zip(metadata["outputs"], anchors, strict=True):
+        branch["anchors"] = [list(anchor) for anchor in branch_anchors]
+        head = network["layers"][branch["input"]]
+        head["number_of_filters"] = len(branch_anchors) * (5 + n_classes)
+    metadata["input_image_shape"] = [size, size, 3]
+    metadata["rescale_type"] = "pad"
     return network
 
 

@@ -10,10 +10,11 @@ Adding an objective type is writing one module with an `Objective` subclass and 
 `OBJECTIVES` below (the config's `objective_type` must accept its name).
 """
 
+from pyramid.objectives.bounding_box import BoundingBox
 from pyramid.objectives.categorical import Categorical
 from pyramid.objectives.numeric import Numeric
 
-OBJECTIVES = {objective.name: objective for objective in (Categorical, Numeric)}
+OBJECTIVES = {objective.name: objective for objective in (Categorical, Numeric, BoundingBox)}
 
 
 def make_objective(config):

@@ -36,9 +36,27 @@ class Objective:
         objective has no classes to balance."""
         return None
 
+    def fit_images(self, sizes, paths):
+        """Learn what the images tell: `sizes` [N, 2] (height, width) as stored, `paths`
+        their files (to name them). Nothing for objectives whose labels ignore the image."""
+
     def targets(self):
         """The training target of every row: a float32 array, one row per point."""
         raise NotImplementedError
+
+    def row_values(self):
+        """{name: array with a row per point} that every batch gathers for its rows."""
+        return {"target": self.targets()}
+
+    def keras_batches(self, document):
+        """A function from a batch dict to what Keras' fit takes for the network of
+        `document`: (inputs, targets, sample weights)."""
+        return lambda batch: (batch["image"], batch["target"], batch["weight"])
+
+    def training_model(self, built):
+        """The Keras model to compile and fit for a BuiltModel: the model itself, unless the
+        objective's loss needs its own train step."""
+        return built.keras_model
 
     def describe_target(self, target):
         """The label a training target stands for, as a short string (contact sheets)."""
@@ -64,8 +82,9 @@ class Objective:
 
     # Evaluation -------------------------------------------------------------------------
 
-    def predictions(self, outputs):
-        """Network outputs (numpy) as predictions in label units."""
+    def predictions(self, outputs, rows, document):
+        """Network outputs (numpy) for `rows` as predictions in label units; `document` is
+        the network's (a detector decodes with its branches)."""
         raise NotImplementedError
 
     def truth(self, rows):

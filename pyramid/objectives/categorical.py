@@ -5,6 +5,7 @@ import math
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
+from pyramid.importers import keras
 from pyramid.objectives.base import Objective
 from pyramid.train.loss_settings import LOSSES
 
@@ -53,11 +54,9 @@ class Categorical(Objective):
         return {"type": self.name, "values": list(self.classes)}
 
     def loss(self, name):
-        from pyramid.importers import keras
-
         return getattr(keras.losses, LOSSES[name].keras_class)()
 
-    def predictions(self, outputs):
+    def predictions(self, outputs, rows=None, document=None):
         return outputs
 
     def truth(self, rows):

@@ -3,6 +3,7 @@
 
 import numpy as np
 
+from pyramid.importers import keras
 from pyramid.objectives.base import Objective
 from pyramid.train.loss_settings import LOSSES
 
@@ -48,13 +49,11 @@ class Numeric(Objective):
     def loss(self, name):
         """Losses see standardised values, except the percentage error (in label units:
         standardised values sit around 0, where a percentage means nothing)."""
-        from pyramid.importers import keras
-
         if LOSSES[name].keras_class is None:
             return percentage_error(self.mean, self.stdev)
         return getattr(keras.losses, LOSSES[name].keras_class)()
 
-    def predictions(self, outputs):
+    def predictions(self, outputs, rows=None, document=None):
         return outputs[:, 0] * self.stdev + self.mean
 
     def truth(self, rows):
@@ -78,8 +77,6 @@ class Numeric(Objective):
 
 
 def percentage_error(mean, stdev):
-    from pyramid.importers import keras
-
     def mean_percentage_error(y_true, y_pred):
         truth = y_true * stdev + mean
         predicted = y_pred * stdev + mean

@@ -27,7 +27,8 @@ class TrainingData:
         self.images = image_source(
             config.image_paths, config.image_shape_hw, config.rescale_type, config.max_data_size
         )
-        self.targets = self.objective.targets()
+        self.objective.fit_images(self.images.sizes, config.image_paths)
+        self.row_values = self.objective.row_values()
         # Weights are relative: scaled to mean 1 so they do not change the learning rate.
         weights = np.asarray(config.weights, dtype=np.float32)
         self.weights = weights / weights.mean()
@@ -40,14 +41,19 @@ class TrainingData:
     def in_memory(self):
         return isinstance(self.images, MemoryImages)
 
-    def training_batches(self, stream=0):
-        """Endless augmented training batches; each `stream` number draws its own order."""
+    def augmented_batches(self, stream=0, to_keras=None):
+        """Endless augmented training batches, as dicts (see `pyramid.data.datasets`) or as
+        `to_keras` makes them; each `stream` number draws its own order."""
         balance = self.objective.balance_ids() if self.config.balance_objective else None
         augmenter = Augmenter(self.config.augmentations, stream_seed(self.augmentation_seed, stream))
         return training_dataset(
-            self.images, self.targets, self.weights, self.train_rows,
-            self.config.batch_size, stream_seed(self.config.seed, stream), balance, augmenter,
+            self.images, self.row_values, self.weights, self.train_rows,
+            self.config.batch_size, stream_seed(self.config.seed, stream), balance, augmenter, to_keras,
         )
+
+    def training_batches(self, stream=0, document=None):
+        """Keras' (inputs, targets, weights) batches for training the network of `document`."""
+        return self.augmented_batches(stream, self.objective.keras_batches(document))
 
     def holdout_images(self):
         return evaluation_dataset(self.images, self.holdout_rows, EVALUATION_BATCH)

@@ -209,7 +209,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     objective = data.objective
     agreement = Agreement()
     schedule = PhasedWarmupSchedule(config.learning_rate, config.learning_rate_warmup_iterations)
-    model = built.keras_model
+    model = objective.training_model(built)
 
     def evaluate():
         # Always through float32 weights and arithmetic: these predictions are the output.
@@ -220,7 +220,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
             outputs = np.concatenate([evaluation_model(images, training=False).numpy() for images in data.holdout_images()])
         else:
             outputs = evaluation_model.predict(data.holdout_images(), verbose=0)
-        predictions = objective.predictions(outputs)
+        predictions = objective.predictions(outputs, data.holdout_rows, built.document)
         metrics = objective.metrics(predictions, data.holdout_truth, data.holdout_weights)
         return metrics, predictions
 
@@ -234,13 +234,14 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     for stream in itertools.count():
         if controller.finished:
             break
-        for layer in built.image_layers:
+        for layer in built.body_layers:
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
         optimizer = training_optimizer(config, schedule, built.precision)
         model.compile(optimizer=optimizer, loss=objective.loss(config.loss))
         # A new stream of batches for each fit, so that no batch order or draw repeats.
-        model.fit(data.training_batches(stream), epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
+        batches = data.training_batches(stream, built.document)
+        model.fit(batches, epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
 
     result.iterations = controller.iterations
     result.holdout_predictions = controller.best_predictions

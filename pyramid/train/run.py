@@ -12,6 +12,7 @@ from pyramid.nets.initial_model import check_initial_models, initial_document
 from pyramid.nets.model import BuiltModel, network_document
 from pyramid.train import devices, finalize
 from pyramid.train.data import TrainingData
+from pyramid.detection.training import set_objectness_prior
 from pyramid.train.fit import CandidateResult, fit_candidate
 from pyramid.train.records import Progress, TensorBoard, plot_checks
 
@@ -113,7 +114,7 @@ def train_candidate(topology, method, index, data, config, chief, deadline, run_
         os.path.join(config.output_directory, "tensorboard", result.directory) if chief else None
     )
     try:
-        tensorboard.images(next(iter(data.training_batches()))[0])
+        tensorboard.images(next(iter(data.augmented_batches()))["image"])
         fit_candidate(built, data, config, deadline, result, progress, tensorboard)
     except tf.errors.InvalidArgumentError:
         # A file whose header looked fine but whose body does not decode (streaming mode).
@@ -130,6 +131,8 @@ def train_candidate(topology, method, index, data, config, chief, deadline, run_
 def candidate_document(topology, data, config):
     """The sensenet document (weights as initializers) of a candidate network."""
     objective = data.objective
+    if topology in topologies.DETECTION_TOPOLOGIES:
+        return detector_document(topology, objective, config)
     image_network = topologies.image_network(topology, config.image_shape_hw, config.rescale_type)
     topologies.seed_layers(image_network["layers"], config.seed)
     if config.layers is not None:
@@ -138,6 +141,15 @@ def candidate_document(topology, data, config):
         readout = topologies.default_readout(objective.n_outputs, objective.output_activation)
     topologies.seed_layers(readout, config.seed + 1)
     return network_document(image_network, readout, objective.output_exposition)
+
+
+def detector_document(topology, objective, config):
+    """A YOLO network's document: heads for the classes, anchors for the data, no readout."""
+    branches = topologies.PRETRAINED_CNN_METADATA[topology]["image_network"]["metadata"]["outputs"]
+    anchors = objective.anchors(branches)
+    network = topologies.detection_network(topology, config.input_image_shape[0], objective.n_outputs, anchors)
+    topologies.seed_layers(network["layers"], config.seed)
+    return network_document(network, [], objective.output_exposition)
 
 
 def check_readout_widths(config):
@@ -165,6 +177,8 @@ def build_candidate(topology, method, data, config):
     built = BuiltModel(document, precision)
     if method in pretrained.PRETRAINED_METHODS:
         pretrained.load_image_weights(built, pretrained.weights_path(topology, config))
+    if built.head_layers and topology != "initial_model":
+        set_objectness_prior(built, built.document["image_network"]["metadata"]["outputs"], data.objective.n_outputs)
     return built
 
 
