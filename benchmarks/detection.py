@@ -6,8 +6,8 @@ yolov4 at --size (416), in float32 and mixed_bfloat16.
 
     python benchmarks/detection.py --throughput --size 416 --batch-size 8 --steps 6
 
-Pipeline: images/s of the training input pipeline on the example (read and pad-rescaled
-from memory, augmented with every augmentation that moves boxes, boxes moved, YOLO targets
+Pipeline: images/s of the training input pipeline on the example (read, decoded and
+pad-rescaled from disk for every batch, as the limit row is, augmented with every augmentation that moves boxes, boxes moved, YOLO targets
 built) against the same pipeline without augmentations and bare decoding.
 
     python benchmarks/detection.py --pipeline --size 416
@@ -94,7 +94,7 @@ def pipeline_rates(size, batch_size, batches, output):
                                  (BOX_AUGMENTATIONS, "boxes and YOLO targets, every box-moving augmentation")):
         config = validate_train_config(example_config(
             output_directory=output, input_image_shape=[size, size, 3], batch_size=batch_size,
-            augmentation_ranges=augmentations or {"zoom": 0},
+            augmentation_ranges=augmentations or {"zoom": 0}, max_data_size=0,  # from disk, as the limit
         ))
         data = TrainingData(config)
         paths = config.image_paths

@@ -241,3 +241,42 @@ def test_a_detector_trains_on_two_replicas(tmp_path):
     assert finished.returncode == 0, finished.stderr
     assert "Training on 2 replicas" in finished.stdout
     assert read(tmp_path / "out", "final_model.json")["iterations"] == 6
+
+
+def test_a_detector_continues_from_its_initial_model(trained, tmp_path):
+    output, earlier = trained
+    config = example_config(tmp_path / "again", max_iterations=2,
+                            image_network_candidates=[["initial_model", os.path.join(str(output), "final_model.json")]])
+    result = train_candidates(validate_train_config(config))
+    # Same data, same holdout: the first check scores the earlier model's best weights.
+    assert result.checks[0]["map_50_95"] == pytest.approx(earlier.metrics["map_50_95"], abs=1e-6)
+    again = read(tmp_path / "again", "final_model.json")
+    assert again["image_network"]["metadata"]["outputs"] == read(output, "final_model.json")["image_network"]["metadata"]["outputs"]
+
+
+def test_streamed_and_in_memory_detection_batches_agree(tmp_path):
+    batches = []
+    for max_data_size in (0, 10**9):
+        config = validate_train_config(example_config(tmp_path, count=16, batch_size=8, max_data_size=max_data_size))
+        data = TrainingData(config)
+        batches.append(next(iter(data.augmented_batches())))
+    streamed, in_memory = batches
+    for key in ("image", "boxes", "count"):
+        np.testing.assert_array_equal(streamed[key].numpy(), in_memory[key].numpy())
+
+
+def test_workers_score_the_holdout_like_keras_predict(trained):
+    """Under MultiWorkerMirroredStrategy every worker calls the network itself (predict would
+    split the holdout): the heads come out as predict gives them."""
+    from pyramid.importers import tf
+    from pyramid.train.fit import predict_directly
+
+    output, _ = trained
+    final = read(output, "final_model.json")
+    network = BuiltModel({key: final[key] for key in ("preprocess", "output_exposition", "layers", "trees", "image_network")}).keras_model
+    pixels = np.random.default_rng(3).uniform(0, 255, (10, SIZE, SIZE, 3)).astype(np.float32)
+    batches = tf.data.Dataset.from_tensor_slices(pixels).batch(4)
+    ours, keras_ones = predict_directly(network, batches), network.predict(batches, verbose=0)
+    assert len(ours) == len(keras_ones) == 2
+    for mine, theirs in zip(ours, keras_ones):
+        np.testing.assert_allclose(mine, theirs, atol=1e-4)

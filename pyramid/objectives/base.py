@@ -64,17 +64,17 @@ class Objective:
 
     # Network ----------------------------------------------------------------------------
 
-    @property
-    def n_outputs(self):
-        raise NotImplementedError
+    # For objectives with classes: one output per class, the classes in the exposition.
 
     @property
-    def output_activation(self):
-        raise NotImplementedError
+    def n_outputs(self):
+        return len(self.classes)
 
     @property
     def output_exposition(self):
-        raise NotImplementedError
+        return {"type": self.name, "values": list(self.classes)}
+
+    output_activation = None  # of the readout's last layer
 
     def loss(self, name):
         """The Keras loss called `name` (`loss_function`)."""

@@ -118,14 +118,6 @@ class BoundingBox(Objective):
 
     # Network ----------------------------------------------------------------------------
 
-    @property
-    def n_outputs(self):
-        return len(self.classes)
-
-    @property
-    def output_exposition(self):
-        return {"type": self.name, "values": list(self.classes)}
-
     def anchors(self, branches):
         """`bounding_box_anchors`, or k-means over the training boxes' sizes at input scale."""
         if self.given_anchors is not None:

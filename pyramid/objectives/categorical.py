@@ -45,14 +45,6 @@ class Categorical(Objective):
     def describe_target(self, target):
         return str(self.classes[int(np.argmax(target))])
 
-    @property
-    def n_outputs(self):
-        return len(self.classes)
-
-    @property
-    def output_exposition(self):
-        return {"type": self.name, "values": list(self.classes)}
-
     def loss(self, name):
         return getattr(keras.losses, LOSSES[name].keras_class)()
 

@@ -195,6 +195,15 @@ class TrainingController(keras.callbacks.Callback):
         )
 
 
+def predict_directly(model, batches):
+    """What `model.predict` gives (an array, or a list of arrays for several outputs), from
+    calling the model on each batch in this process."""
+    outputs = [model(images, training=False) for images in batches]
+    if isinstance(outputs[0], (list, tuple)):
+        return [np.concatenate([batch[i].numpy() for batch in outputs]) for i in range(len(outputs[0]))]
+    return np.concatenate([batch.numpy() for batch in outputs])
+
+
 def training_optimizer(config, learning_rate, precision):
     """The config's optimizer; under mixed_float16 wrapped in dynamic loss scaling (float16
     gradients underflow without it; bfloat16 has float32's range)."""
@@ -217,7 +226,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         if agreement.active:
             # Keras' predict would split the holdout over the workers; every worker scores it
             # all, calling the model directly.
-            outputs = np.concatenate([evaluation_model(images, training=False).numpy() for images in data.holdout_images()])
+            outputs = predict_directly(evaluation_model, data.holdout_images())
         else:
             outputs = evaluation_model.predict(data.holdout_images(), verbose=0)
         predictions = objective.predictions(outputs, data.holdout_rows, built.document)
