@@ -100,7 +100,7 @@ def test_worker_speaks_the_protocol(tmp_path):
     assert lines[0].startswith("pyramid process ready - version ")
     complete = [json.loads(line.split(" - ", 1)[1]) for line in lines if line.startswith("pyramid job complete - ")]
     assert complete[0] == {"job_id": "j1", "error": "job type image_training is not supported yet"}
-    assert "cannot read job file /no/such/job.json" in complete[1]["error"]
+    assert complete[1] == {"job_id": None, "error": 'job file "/no/such/job.json" does not exist'}
 
 
 class Worker:
@@ -117,7 +117,8 @@ class Worker:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
         )
         self.lines = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self):
         for line in self.process.stdout:
@@ -126,6 +127,12 @@ class Worker:
     def write(self, text):
         self.process.stdin.write(text.encode())
         self.process.stdin.flush()
+
+    def exit_status(self, timeout=30):
+        """The process's exit status, once it and the reading of its stdout have ended."""
+        status = self.process.wait(timeout=timeout)
+        self.reader.join(timeout=timeout)
+        return status
 
     def line(self, timeout=30):
         return self.lines.get(timeout=timeout)
@@ -167,6 +174,98 @@ def test_worker_reads_each_line_as_it_comes(tmp_path):
     finally:
         worker.process.kill()
         worker.process.wait()
+
+
+def bad_jobs(directory):
+    """(what the line is, the line, the error result) for every way a job line can be bad."""
+    def document(name, content):
+        path = directory / name
+        path.write_text(content if isinstance(content, str) else json.dumps(content))
+        return str(path)
+
+    good = document("good.json", {"job_id": "g1", "job_type": "image_training"})
+    return [
+        ("missing", str(directory / "nowhere.json"),
+         {"job_id": None, "error": 'job file "%s" does not exist' % (directory / "nowhere.json")}),
+        ("trailing-space", good + " ",
+         {"job_id": None, "error": 'job file "%s " does not exist (the line has spaces or a carriage return around the path)' % good}),
+        ("carriage-return", good + "\r",
+         {"job_id": None, "error": 'job file "%s\\r" does not exist (the line has spaces or a carriage return around the path)' % good}),
+        ("directory", str(directory), {"job_id": None, "error": 'job file "%s" is a directory, not a JSON file' % directory}),
+        ("not-json", document("text.json", "job_type = training"),
+         {"job_id": None, "error": 'job file "%s" is not valid JSON: Expecting value at line 1, column 1' % (directory / "text.json")}),
+        ("not-an-object", document("list.json", [{"job_id": "x"}]),
+         {"job_id": None, "error": 'job file "%s" holds a list, not a JSON object' % (directory / "list.json")}),
+        ("no-job_type", document("untyped.json", {"job_id": "u1"}),
+         {"job_id": "u1", "error": 'missing required key "job_type"; expected one of dataset_caching, finalize_output, image_training, search_submodel, standard_training'}),
+        ("unknown-job_type", document("unknown.json", {"job_id": "k1", "job_type": "model_training"}),
+         {"job_id": "k1", "error": 'job_type: "model_training" is not allowed; expected one of dataset_caching, finalize_output, image_training, search_submodel, standard_training'}),
+        ("no-job_id", document("anonymous.json", {"job_type": "finalize_output"}),
+         {"job_id": None, "error": "job type finalize_output is not supported yet"}),
+    ], good
+
+
+def test_worker_answers_every_bad_job_and_reads_on(tmp_path):
+    cases, good = bad_jobs(tmp_path)
+    worker = Worker(idle_timeout=600)
+    try:
+        assert worker.line().startswith("pyramid process ready - version ")
+        for name, line, expected in cases:
+            worker.write(line + "\n")
+            assert worker.line() == 'pyramid progress - {"progress": 1.0}', name
+            assert worker.completion() == expected, name
+            # The same process answers the next job.
+            worker.write(good + "\n")
+            assert worker.completion() == {"job_id": "g1", "error": "job type image_training is not supported yet"}
+        worker.write("terminate\n")
+        assert worker.exit_status() == 0
+        assert worker.lines.empty()  # nothing after the last answer: no stray output
+    finally:
+        worker.process.kill()
+        worker.process.wait()
+
+
+def test_worker_idle_timeout_prints_an_empty_line_and_exits_0():
+    worker = Worker(idle_timeout=1)
+    try:
+        assert worker.line().startswith("pyramid process ready - version ")
+        assert worker.line() == ""
+        assert worker.exit_status() == 0
+        assert worker.lines.empty()
+    finally:
+        worker.process.kill()
+        worker.process.wait()
+
+
+@pytest.mark.parametrize("ending", ["terminate\n", "\n", ""], ids=["terminate", "empty-line", "end-of-input"])
+def test_worker_ends_quietly(ending):
+    worker = Worker(idle_timeout=600)
+    try:
+        assert worker.line().startswith("pyramid process ready - version ")
+        worker.write(ending)
+        worker.process.stdin.close()
+        assert worker.exit_status() == 0
+        assert worker.lines.empty()
+    finally:
+        worker.process.kill()
+        worker.process.wait()
+
+
+def test_the_worker_stdout_carries_only_protocol_lines():
+    """Python prints and writes to file descriptor 1 (as TensorFlow's C++ code and Keras'
+    progress bars make) go to stderr once the worker has taken stdout."""
+    script = (
+        "import os\n"
+        "from pyramid.worker.protocol import take_stdout\n"
+        "protocol = take_stdout()\n"
+        "print('a stray print')\n"
+        "os.write(1, b'1/1 [====] - 0s 24ms/step\\n')\n"
+        "protocol.complete({'job_id': 'j'})\n"
+    )
+    finished = run(["-c", script], timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout == 'pyramid progress - {"progress": 1.0}\npyramid job complete - {"job_id": "j"}\n'
+    assert "a stray print" in finished.stderr and "24ms/step" in finished.stderr
 
 
 def test_worker_version():

@@ -21,7 +21,7 @@ class LineReader:
         self.at_end = False
 
     def next_line(self, timeout):
-        """The next line (str, without its line ending), or None at end of input or when
+        """The next line (str, without its newline), or None at end of input or when
         `timeout` seconds pass without a complete line. A last line without a newline counts."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer and not self.at_end:
@@ -36,4 +36,5 @@ class LineReader:
         line, newline, self.buffer = self.buffer.partition(b"\n")
         if not newline:
             self.buffer = b""
-        return line.decode("utf-8", errors="replace").rstrip("\r")
+        # Only the newline goes: spaces and \r belong to the line (the backend's paths).
+        return line.decode("utf-8", errors="replace")

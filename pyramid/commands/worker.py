@@ -1,31 +1,57 @@
 """`pyramid <idle_timeout_seconds>`: the long-lived worker BigML's backend drives over stdin.
 
-This release speaks the protocol (ready line, one job path per line, progress and
-job-complete lines, `terminate`, idle timeout) but runs no job types yet: every job is
-answered with an error line saying so. The job types arrive with the worker issue.
+It prints `pyramid process ready - version X`, then reads one job-document path per line and
+answers each job with `pyramid progress - {"progress": 1.0}` and `pyramid job complete -
+{result}`. `terminate`, an empty line or the end of input end it with status 0 and no
+output; the idle timeout (the wait between jobs) prints an empty line and ends it with status
+0. stdout carries only those lines (`pyramid.worker.protocol`).
+
+Nothing a job document holds kills the process: every bad path, document or job is answered
+with `{"job_id": ..., "error": "<one line>"}` (job_id null when unknown), the traceback goes
+to stderr, and the next line is read.
 """
 
-import json
+import gc
 import sys
+import traceback
 
 from pyramid import __version__
 from pyramid.commands.line_reader import LineReader
+from pyramid.errors import InputError
+from pyramid.worker.documents import JobError, job_id_of, job_type_of, read_document
+from pyramid.worker.jobs import JOB_TYPES
 
-READY = "pyramid process ready - version %s" % __version__
-PROGRESS = "pyramid progress - "
-COMPLETE = "pyramid job complete - "
+TERMINATE = "terminate"
 
 
 def run_job(path):
+    """The result dict of the job whose document is at `path`; an error result when it fails."""
+    job_id = None
     try:
-        with open(path) as stream:
-            document = json.load(stream)
-    except (OSError, ValueError) as error:
-        return {"error": "cannot read job file %s: %s" % (path, error)}
-    if not isinstance(document, dict):
-        return {"error": "job file %s does not hold a JSON object" % path}
-    job_type = document.get("job_type") or "standard_training"
-    return {"job_id": document.get("job_id"), "error": "job type %s is not supported yet" % job_type}
+        document = read_document(path)
+        job_id = job_id_of(document)
+        return JOB_TYPES[job_type_of(document)](document)
+    except JobError as error:
+        return {"job_id": error.job_id if error.job_id is not None else job_id, "error": str(error)}
+    except InputError as error:
+        return {"job_id": job_id, "error": str(error)}
+    except Exception as error:  # a failure inside a job must not end the worker
+        traceback.print_exc(file=sys.stderr)
+        first_line = (str(error).splitlines() or [""])[0]
+        return {"job_id": job_id, "error": "%s: %s" % (type(error).__name__, first_line)}
+
+
+def serve(lines, protocol, timeout):
+    """Answer job lines until terminate, an empty line, end of input or the idle timeout."""
+    while True:
+        line = lines.next_line(timeout)
+        if line is None and not lines.at_end:
+            protocol.line("")  # the idle timeout, as the earlier implementation signalled it
+            return 0
+        if not line or line == TERMINATE:
+            return 0
+        protocol.complete(run_job(line))
+        gc.collect()
 
 
 def main(argv=None):
@@ -39,15 +65,11 @@ def main(argv=None):
         print("usage: pyramid IDLE_TIMEOUT_SECONDS | pyramid --version", file=sys.stderr)
         return 2
 
-    print(READY, flush=True)
-    lines = LineReader(sys.stdin.fileno())
-    while True:
-        line = lines.next_line(timeout)
-        if not line or line == "terminate":
-            return 0
-        result = run_job(line)
-        print(PROGRESS + json.dumps({"progress": 1.0}), flush=True)
-        print(COMPLETE + json.dumps(result), flush=True)
+    from pyramid.worker.protocol import take_stdout
+
+    protocol = take_stdout()
+    protocol.ready(__version__)
+    return serve(LineReader(sys.stdin.fileno()), protocol, timeout)
 
 
 if __name__ == "__main__":
