@@ -118,6 +118,12 @@ def image_network(topology, shape_hw, rescale_type):
     return network
 
 
+def detection_branches(topology):
+    """The branch specs (strides, anchors, xyscale, head layer) of a YOLO topology as
+    sensenet describes it, for its pretrained input size."""
+    return copy.deepcopy(PRETRAINED_CNN_METADATA[topology]["image_network"]["metadata"]["outputs"])
+
+
 def detection_network(topology, size, n_classes, anchors):
     """The `image_network` of a YOLO topology (sensenet's own description) for a square
     `size` input, its heads sized for `n_classes` and given `anchors` (a list of 3 [w, h]

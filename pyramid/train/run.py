@@ -5,6 +5,7 @@ import json
 import os
 import time
 
+from pyramid.detection.training import set_objectness_prior
 from pyramid.errors import ConfigError
 from pyramid.importers import keras, tf
 from pyramid.nets import pretrained, readout_layers, topologies
@@ -12,7 +13,6 @@ from pyramid.nets.initial_model import check_initial_models, initial_document
 from pyramid.nets.model import BuiltModel, network_document
 from pyramid.train import devices, finalize
 from pyramid.train.data import TrainingData
-from pyramid.detection.training import set_objectness_prior
 from pyramid.train.fit import CandidateResult, fit_candidate
 from pyramid.train.records import Progress, TensorBoard, plot_checks
 
@@ -145,8 +145,7 @@ def candidate_document(topology, data, config):
 
 def detector_document(topology, objective, config):
     """A YOLO network's document: heads for the classes, anchors for the data, no readout."""
-    branches = topologies.PRETRAINED_CNN_METADATA[topology]["image_network"]["metadata"]["outputs"]
-    anchors = objective.anchors(branches)
+    anchors = objective.anchors(topologies.detection_branches(topology))
     network = topologies.detection_network(topology, config.input_image_shape[0], objective.n_outputs, anchors)
     topologies.seed_layers(network["layers"], config.seed)
     return network_document(network, [], objective.output_exposition)
