@@ -85,12 +85,17 @@ def inspect_image(path, shape_hw=None, rescale_type=None):
             width, height = image.size
     except (UnidentifiedImageError, OSError) as error:
         raise ImageFileError(path, "not an image file (%s)" % error) from None
+    decoder = _decoder_for(path, image_format, mode, frames)
     if shape_hw is not None:
         _check_rescalable(path, (height, width), shape_hw, rescale_type)
+    return ImageInfo(decoder, height, width)
 
+
+def _decoder_for(path, image_format, mode, frames):
+    """sensenet's choice by name, then the decoder that matches it for this content."""
     if path.lower().endswith(TENSORFLOW_SUFFIXES):
-        suffix = os.path.splitext(path)[1]
         if image_format not in JPEG_OP_FORMATS or frames > 1:
+            suffix = os.path.splitext(path)[1]
             what = "an animated %s" % image_format if frames > 1 else "a %s file" % image_format
             if image_format in PILLOW_FORMATS:
                 fix = "rename it .%s (sensenet then reads it with Pillow)" % image_format.lower()
@@ -99,7 +104,7 @@ def inspect_image(path, shape_hw=None, rescale_type=None):
             raise ImageFileError(path, "it is %s named %s; sensenet decodes %s files with "
                                  "TensorFlow's JPEG decoder, which cannot read it: %s"
                                  % (what, suffix, suffix, fix))
-        return ImageInfo("jpeg", height, width)
+        return "jpeg"
 
     if image_format not in PILLOW_FORMATS:
         allowed = ", ".join(sorted(PILLOW_FORMATS))
@@ -111,7 +116,7 @@ def inspect_image(path, shape_hw=None, rescale_type=None):
                              "it with Pillow, which saturates it; name it .png")
     if image_format == "WEBP" and frames > 1:
         raise ImageFileError(path, "animated WebP images are not supported; use its first frame")
-    return ImageInfo(PILLOW_FORMATS[image_format], height, width)
+    return PILLOW_FORMATS[image_format]
 
 
 def _check_rescalable(path, in_hw, shape_hw, rescale_type):
