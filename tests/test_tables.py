@@ -89,3 +89,12 @@ def test_the_config_accepts_every_objective_of_the_registry():
     from pyramid.objectives import OBJECTIVES
 
     assert set(OBJECTIVE_TYPES) == set(OBJECTIVES)
+
+
+def test_the_config_knows_each_detectors_branches_as_sensenet_describes_them():
+    from pyramid.config import ANCHORS_PER_BRANCH, YOLO_BRANCHES
+
+    for topology, count in YOLO_BRANCHES.items():
+        branches = topologies.detection_branches(topology)
+        assert len(branches) == count
+        assert all(len(branch["anchors"]) == ANCHORS_PER_BRANCH for branch in branches)
