@@ -280,3 +280,25 @@ def test_workers_score_the_holdout_like_keras_predict(trained):
     assert len(ours) == len(keras_ones) == 2
     for mine, theirs in zip(ours, keras_ones):
         np.testing.assert_allclose(mine, theirs, atol=1e-4)
+
+
+def test_evaluating_a_detector_in_batches_gives_sensenets_map(trained):
+    """pyramid_evaluate's batched scoring equals COCO metrics of sensenet's own detections,
+    one image at a time, at the same thresholds."""
+    from sensenet.models.wrappers import create_model
+
+    from pyramid.detection.evaluation import coco_metrics
+    from pyramid.evaluation import evaluate
+
+    output, _ = trained
+    model_path = os.path.join(str(output), "final_model.json")
+    points = [{"file": p["file"], "boxes": p["label"]} for p in read(output, "holdout_predictions.json")]
+    classes = read(output, "final_model.json")["output_exposition"]["values"]
+    sensenet = create_model(model_path, {"bounding_box_threshold": 0.001, "max_objects": 100})
+    truth, found = [], []
+    for point in points:
+        truth.append([(*box[:4], classes.index(box[4])) for box in point["boxes"]])
+        detected = sensenet(os.path.join(EXAMPLE, "images", point["file"]))
+        found.append([(*d["box"], d["score"], classes.index(d["label"])) for d in detected])
+    ours = evaluate(model_path, points, os.path.join(EXAMPLE, "images"))
+    assert ours == pytest.approx(coco_metrics(truth, found, len(classes)), abs=1e-9)
