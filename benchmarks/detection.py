@@ -140,23 +140,12 @@ def map_against_time(max_total_time, output):
 
 
 def test_split_metrics(model_path):
-    """COCO metrics of sensenet's detections (score threshold 0.001, at most 100) on the
-    example's test split."""
-    from sensenet.models.wrappers import create_model
+    """COCO metrics of the model on the example's test split, as `pyramid_evaluate` scores
+    them (sensenet's detections, equal to its one-image-at-a-time ones)."""
+    from pyramid.evaluation import evaluate, load_points
 
-    from pyramid.detection.evaluation import coco_metrics
-
-    with open(os.path.join(EXAMPLE, "test.json")) as stream:
-        points = json.load(stream)
-    with open(model_path) as stream:
-        classes = json.load(stream)["output_exposition"]["values"]
-    model = create_model(model_path, {"bounding_box_threshold": 0.001, "max_objects": 100})
-    truth, found = [], []
-    for point in points:
-        truth.append([(*box[:4], classes.index(box[4])) for box in point["boxes"]])
-        detected = model(os.path.join(EXAMPLE, "images", point["file"]))
-        found.append([(*d["box"], d["score"], classes.index(d["label"])) for d in detected])
-    return coco_metrics(truth, found, len(classes))
+    points, image_root = load_points(os.path.join(EXAMPLE, "test.json"), os.path.join(EXAMPLE, "images"))
+    return evaluate(model_path, points, image_root)
 
 
 def peak_rss_gb():

@@ -165,6 +165,7 @@ def test_boxes_are_scaled_as_sensenet_pads_the_image(tmp_path):
     np.testing.assert_allclose(data.row_values["boxes"][0][0], [8, 4, 40, 28, 0])
     # The second box's centre (105, 43.5) is outside the 96-pixel-wide image: left out.
     assert data.row_values["count"].tolist() == [1, 1, 1, 1] and data.objective.dropped == 4
+    assert data.describe().endswith("; 4 boxes left out (their centre is outside their image)")
     with pytest.raises(ConfigError, match=r"training_data\[0\].boxes\[1\]: .* has its centre outside the 96x48 image"):
         TrainingData(validate_train_config(dict(base, strict_boxes=True)))
 

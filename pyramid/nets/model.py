@@ -55,7 +55,7 @@ class BuiltModel:
         self.image_layers = build_graph(
             document["image_network"]["layers"], layer_functions(precision), normalized
         )
-        branches = yolo_branches(document)
+        self.branches = branches = yolo_branches(document)
         # A detector's heads (sized for its classes) learn like a classifier's readout.
         self.head_layers = [self.image_layers[branch["input"]] for branch in branches or ()]
         self.body_layers = [layer for layer in self.image_layers if layer not in self.head_layers]

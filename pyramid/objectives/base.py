@@ -17,6 +17,7 @@ class Objective:
     primary = None
     columns = ()
     classes = None  # the class names, for objectives that have classes
+    strata_are_classes = False  # so the run can say how many classes the holdout misses
     # Metrics where lower is better are shown as they are; `primary` is always "higher is
     # better".
     tolerance = 1e-7
@@ -39,6 +40,10 @@ class Objective:
     def fit_images(self, sizes, paths):
         """Learn what the images tell: `sizes` [N, 2] (height, width) as stored, `paths`
         their files (to name them). Nothing for objectives whose labels ignore the image."""
+
+    def notes(self):
+        """Lines for the run's `Data:` line about what `fit_images` found (none here)."""
+        return []
 
     def targets(self):
         """The training target of every row: a float32 array, one row per point."""

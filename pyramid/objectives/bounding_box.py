@@ -15,20 +15,18 @@ at sensenet's default thresholds, which holdout_predictions.json uses too.
 import numpy as np
 
 from pyramid.detection.anchors import anchors_from_config, choose_anchors
-from pyramid.detection.decode import decode_raw, filter_detections
+from pyramid.detection.decode import IOU_THRESHOLD, MAX_OBJECTS, SCORE_THRESHOLD, decode_raw, filter_detections
 from pyramid.detection.evaluation import coco_metrics
 from pyramid.detection.targets import yolo_targets
 from pyramid.detection.training import YoloTrainer
 from pyramid.errors import ConfigError
+from pyramid.nets.model import yolo_branches
 from pyramid.objectives.base import Objective
 
-# Detections scored for mAP: COCO's usual 100 per image, nearly every score.
+# Detections scored for mAP: COCO's usual 100 per image, nearly every score (at sensenet's
+# default IoU threshold; SCORE_THRESHOLD and MAX_OBJECTS are its defaults too).
 MAP_SCORE_THRESHOLD = 0.001
 MAP_MAX_OBJECTS = 100
-# sensenet's defaults (bounding_box_threshold, iou_threshold, max_objects).
-SCORE_THRESHOLD = 0.5
-IOU_THRESHOLD = 0.5
-MAX_OBJECTS = 32
 NO_BOX = -1  # the stratum of an image without boxes
 
 
@@ -98,11 +96,16 @@ class BoundingBox(Objective):
             if kept:
                 self.input_boxes[index, : len(kept)] = kept
 
+    def notes(self):
+        if not self.dropped:
+            return []
+        return ["%d boxes left out (their centre is outside their image)" % self.dropped]
+
     def row_values(self):
         return {"boxes": self.input_boxes, "count": self.counts}
 
     def keras_batches(self, document):
-        branches = document["image_network"]["metadata"]["outputs"]
+        branches = yolo_branches(document)
 
         def to_keras(batch):
             labels, true_boxes, valid = yolo_targets(
@@ -130,8 +133,7 @@ class BoundingBox(Objective):
         return None  # YOLO's, in the training model's own train step
 
     def training_model(self, built):
-        branches = built.document["image_network"]["metadata"]["outputs"]
-        return YoloTrainer(built.keras_model, branches, self.size, len(self.classes))
+        return YoloTrainer(built.keras_model, built.branches, self.size, len(self.classes))
 
     # Evaluation -------------------------------------------------------------------------
 
@@ -142,7 +144,7 @@ class BoundingBox(Objective):
     def predictions(self, outputs, rows, document):
         """Each row's detections (x1, y1, x2, y2, score, class) in its image's pixels, as
         sensenet decodes and filters them, down to a score of MAP_SCORE_THRESHOLD."""
-        branches = document["image_network"]["metadata"]["outputs"]
+        branches = yolo_branches(document)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         boxes, scores, classes = decode_raw(outputs, branches, self.size, len(self.classes))
         boxes, scores, classes, counts = filter_detections(

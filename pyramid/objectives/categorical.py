@@ -21,6 +21,7 @@ class Categorical(Objective):
     primary = "likelihood"
     columns = (("accuracy", "Accuracy"), ("auc", "AUC"), ("likelihood", "Likelihood"))
     output_activation = "softmax"
+    strata_are_classes = True
 
     def __init__(self, labels, classes, label_smoothing=0.0):
         self.classes = list(classes)

@@ -19,8 +19,7 @@ class TrainingData:
         strata = self.objective.strata()
         self.train_rows, self.holdout_rows = split_holdout(strata, config.holdout_set_size, config.seed)
         # Classes with no holdout row are never checked (said in `describe`).
-        has_classes = self.objective.classes is not None
-        self.missed_classes = missed_strata(strata, self.holdout_rows) if has_classes else 0
+        self.missed_classes = missed_strata(strata, self.holdout_rows) if self.objective.strata_are_classes else 0
         if config.cheat_on_validation:
             self.train_rows = np.arange(len(config.labels))
 
@@ -66,7 +65,7 @@ class TrainingData:
         if self.missed_classes:
             text += "; the holdout misses %d of %d classes (more classes than holdout rows, " \
                 "or classes of one row)" % (self.missed_classes, len(self.objective.classes))
-        return text
+        return "; ".join([text] + self.objective.notes())
 
 
 def stream_seed(seed, stream):

@@ -177,7 +177,7 @@ def build_candidate(topology, method, data, config):
     if method in pretrained.PRETRAINED_METHODS:
         pretrained.load_image_weights(built, pretrained.weights_path(topology, config))
     if built.head_layers and topology != "initial_model":
-        set_objectness_prior(built, built.document["image_network"]["metadata"]["outputs"], data.objective.n_outputs)
+        set_objectness_prior(built, built.branches, data.objective.n_outputs)
     return built
 
 
