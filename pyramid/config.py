@@ -1,10 +1,11 @@
 """The pyramid_train config: read a JSON file, check every key, fill in the defaults.
 
-Types and ranges of single keys are declared once, as pydantic Field constraints on
-`TrainConfig` below; rules that involve several keys (or the file system) are the small
-`_check_*` functions after it.  Every problem is raised as a one-line `ConfigError` that names
-the key (with the index of the bad training point or candidate), shows the bad value and says
-what is allowed; pydantic's own multi-line text never reaches the user.
+What each key accepts (type, range, the text of its error) is declared once in
+`pyramid.settings.types`, shared with the worker's job documents; `TrainConfig` below gives
+each key its pyramid_train default. Rules that involve several keys (or the file system) are
+the small `_check_*` functions after it.  Every problem is raised as a one-line `ConfigError`
+that names the key (with the index of the bad training point or candidate), shows the bad
+value and says what is allowed (`pyramid.settings.messages`).
 
 Object detection configs (points with `boxes`) are checked here like the others, including
 the keys that do not apply to detection. Pretrained weights and initial models are accepted:
@@ -20,19 +21,21 @@ which the augmentation code reads as well.
 This module must not import TensorFlow: config errors are reported before TensorFlow loads.
 """
 
-import difflib
 import json
-import math
 import os
-import typing
 from functools import cached_property
-from typing import Annotated, Any, Literal, Optional
+from typing import Any, Optional
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, PrivateAttr, ValidationError
 
 from pyramid.data import augmentation_settings
 from pyramid.errors import ConfigError
 from pyramid.nets import readout_layers
+from pyramid.settings import types
+from pyramid.settings.messages import (
+    DuplicateKey, did_you_mean, json_type, path_text, quote, refuse_duplicate_keys, show, translate,
+)
+from pyramid.settings.types import STRICT, is_number, nullable
 from pyramid.train import loss_settings, optimizer_settings
 
 __all__ = ["TrainConfig", "load_train_config", "validate_train_config"]
@@ -43,7 +46,7 @@ NUMERIC_LOSSES = loss_settings.names("numeric")
 LOSSES = {"categorical": CATEGORICAL_LOSSES, "numeric": NUMERIC_LOSSES}
 DEFAULT_LOSS = loss_settings.DEFAULT
 LABEL_KINDS = {"categorical": "strings (categorical)", "numeric": "numbers (numeric)"}
-RESCALE_TYPES = ("warp", "pad", "crop")
+RESCALE_TYPES = types.RESCALE_TYPES
 
 # Topologies without pretrained weights: they can only be randomly initialized.
 SCRATCH_TOPOLOGIES = ("simple", "simple_residual")
@@ -69,88 +72,23 @@ OBJECTIVE_TYPES = ("categorical", "numeric", DETECTION)
 AUGMENTATIONS = augmentation_settings.NAMES
 AUGMENTATION_ALIASES = augmentation_settings.ALIASES
 
-MAX_SEED = 2**31 - 1
-MAX_SHOWN = 60  # longest bad value quoted in a message
-
-# --------------------------------------------------------------------------------------------
-# Field helpers: each builds the pydantic constraint and the "expected ..." text of its
-# error message from the same numbers, so that the two cannot drift apart.
+MAX_SEED = types.MAX_SEED
+OPTIMIZER = types.OPTIMIZER_SETTINGS
 
 
-def _or_null(text, nullable):
-    return text + ", or null" if nullable else text
-
-
-def _integer(default=..., lo=None, hi=None, nullable=False):
-    if hi is not None:
-        text = "an integer from %d to %d" % (lo, hi)
-    else:
-        text = "an integer >= %d" % lo
-    return Field(default, ge=lo, le=hi, description=_or_null(text, nullable))
-
-
-def _number(default=..., gt=None, ge=None, lt=None, le=None, nullable=False):
-    if gt is not None:
-        text = "a number greater than %g" % gt
-    elif le is not None:
-        text = "a number from %g to %g" % (ge, le)
-    elif lt is not None:
-        text = "a number from %g up to but not including %g" % (ge, lt)
-    else:
-        text = "a number >= %g" % ge
-    return Field(default, gt=gt, ge=ge, lt=lt, le=le, description=_or_null(text, nullable))
-
-
-def _one_of(default, names, nullable=False):
-    return Field(default, description=_or_null("one of " + ", ".join(names), nullable))
-
-
-def _described(default=..., text="", **constraints):
-    return Field(default, description=text, **constraints)
-
-
-# Labels accept several JSON types.  They are checked by a plain validator rather than a
-# pydantic union, whose errors would come once per union member.  (Augmentation parameters
-# depend on the augmentation's name, so `_check_augmentations` checks them.)
-
-
-def _check_label(value):
-    if isinstance(value, str) or _is_number(value):
-        return value
-    raise ValueError("not a string or a finite number")
-
-
-def _check_layer(layer):
-    if not isinstance(layer.get("type"), str):
-        raise ValueError('no string "type"')
-    return layer
-
-
-def _check_image_shape(shape):
-    if not (len(shape) == 3 and 8 <= shape[0] <= 4096 and 8 <= shape[1] <= 4096
-            and shape[2] == 3):
-        raise ValueError("not [width, height, 3]")
-    return shape
-
-
-def _is_number(value):
-    # JSON numbers that fit a float: bool is a subclass of int in Python, NaN/Infinity are
-    # not JSON, and a 400-digit integer cannot be trained on.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-Label = Annotated[Any, AfterValidator(_check_label)]
-Layer = Annotated[dict[str, Any], AfterValidator(_check_layer)]
-Pair = Annotated[list[str], Field(min_length=2, max_length=2)]
-Anchor = Annotated[list[Annotated[int, Field(ge=1)]], Field(min_length=2, max_length=2)]
-
-# strict: 1.0 is not an int, true is not an int, "5" is not a number.
-STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+# What the keys only pyramid_train has accept.
+PointFile = types.described(str, "a non-empty string (a path under image_root)", min_length=1)
+PointLabel = types.described(types.Label, "a string (categorical) or a number (numeric)")
+PointWeight = types.number(gt=0)
+PointBoxes = types.described(Optional[list[Any]], 'a list of [x1, y1, x2, y2, "label"] boxes')
+Candidates = types.described(list[types.Pair], "a non-empty list of [topology, method] pairs of strings",
+                             min_length=1)
+TotalTime = types.number(gt=0)
+Objective = types.one_of(OBJECTIVE_TYPES)
+Precision = types.one_of(PRECISIONS)
+WeightsDirectory = types.described(
+    str, "a non-empty string (a directory of <network>_weights_<version>.h5 files)", min_length=1
+)
 
 
 class TrainingPoint(BaseModel):
@@ -158,12 +96,18 @@ class TrainingPoint(BaseModel):
 
     model_config = STRICT
 
-    file: str = _described(text="a non-empty string (a path under image_root)", min_length=1)
+    file: PointFile
     # None means absent (an explicit null fails the validator: defaults are not validated);
     # a point without a label is only fine with `boxes` (object detection).
-    label: Label = _described(None, "a string (categorical) or a number (numeric)")
-    weight: float = _number(1.0, gt=0)
-    boxes: Optional[list[Any]] = _described(None, 'a list of [x1, y1, x2, y2, "label"] boxes')
+    label: PointLabel = None
+    weight: PointWeight = 1.0
+    boxes: PointBoxes = None
+
+
+Points = types.described(
+    list[TrainingPoint], "a non-empty list of training points, objects with keys file, label and weight",
+    min_length=1,
+)
 
 
 class TrainConfig(BaseModel):
@@ -177,80 +121,63 @@ class TrainConfig(BaseModel):
     model_config = STRICT
 
     # Required keys.
-    training_data: list[TrainingPoint] = _described(
-        text="a non-empty list of training points, objects with keys file, label and weight",
-        min_length=1,
-    )
-    image_root: str = _described(text="a string (the directory of the images)")
-    input_image_shape: Annotated[list[int], AfterValidator(_check_image_shape)] = _described(
-        text="[width, height, 3] with width and height integers from 8 to 4096"
-    )
-    output_directory: str = _described(text="a non-empty string (a directory path)", min_length=1)
-    image_network_candidates: list[Pair] = _described(
-        text="a non-empty list of [topology, method] pairs of strings", min_length=1
-    )
-    max_total_time: float = _number(gt=0)
+    training_data: Points
+    image_root: types.ImageRoot
+    input_image_shape: types.ImageShape
+    output_directory: types.OutputDirectory
+    image_network_candidates: Candidates
+    max_total_time: TotalTime
 
     # Optional keys.
-    batch_size: int = _integer(32, 1, 8192)
-    balance_objective: bool = _described(False, "true or false")
-    descent_algorithm: Literal[DESCENT_ALGORITHMS] = _one_of("adam", DESCENT_ALGORITHMS)
-    learning_rate: float = _number(0.001, gt=0)
-    learning_rate_warmup_iterations: int = _integer(0, 0)
-    holdout_set_size: int = _integer(4096, 1, 8192)
+    batch_size: types.BatchSize = 32
+    balance_objective: types.Boolean = False
+    descent_algorithm: types.DescentAlgorithm = "adam"
+    learning_rate: types.LearningRate = 0.001
+    learning_rate_warmup_iterations: types.WarmupIterations = 0
+    holdout_set_size: types.HoldoutSetSize = 4096
+    holdout_rate: types.HoldoutRate = 0.2
     # None until validation fills in the default for the objective.
-    loss_function: Optional[Literal[CATEGORICAL_LOSSES + NUMERIC_LOSSES]] = _one_of(
-        None, CATEGORICAL_LOSSES + NUMERIC_LOSSES, nullable=True
-    )
-    max_data_size: int = _integer(1073741824, 0)
-    rescale_type: Literal[RESCALE_TYPES] = _one_of("crop", RESCALE_TYPES)
-    patience: int = _integer(10, 1, 8192)
-    max_seconds_per_update: float = _number(16.0, gt=0)
-    seed: int = _integer(42, 0, MAX_SEED)
-    label_smoothing_factor: float = _number(0.0, ge=0, le=0.5)
-    cheat_on_validation: bool = _described(False, "true or false")
-    max_iterations: Optional[int] = _integer(None, 1, nullable=True)
-    layers: Optional[list[Layer]] = _described(
-        None, 'null or a non-empty list of layer objects, each with a string "type"', min_length=1
-    )
+    loss_function: nullable(types.LossFunction) = None
+    max_data_size: types.MaxDataSize = 1073741824
+    rescale_type: types.RescaleType = "crop"
+    patience: types.Patience = 10
+    max_seconds_per_update: types.SecondsPerUpdate = 16.0
+    seed: types.Seed = 42
+    label_smoothing_factor: types.LabelSmoothing = 0.0
+    cheat_on_validation: types.Boolean = False
+    max_iterations: nullable(types.MaxIterations) = None
+    layers: nullable(types.Layers) = None
     # None until validation fills it in from the labels.
-    objective_type: Optional[Literal[OBJECTIVE_TYPES]] = _one_of(None, OBJECTIVE_TYPES, nullable=True)
-    augmentation_seed: Optional[int] = _integer(None, 0, MAX_SEED, nullable=True)
+    objective_type: nullable(Objective) = None
+    augmentation_seed: nullable(types.Seed) = None
 
     # Optimizer hyper-parameters; null means the optimizer's own default.
-    beta1: Optional[float] = _number(None, ge=0, lt=1, nullable=True)
-    beta2: Optional[float] = _number(None, ge=0, lt=1, nullable=True)
-    epsilon: Optional[float] = _number(None, gt=0, nullable=True)
-    momentum: Optional[float] = _number(None, ge=0, le=1, nullable=True)
-    rho: Optional[float] = _number(None, ge=0, le=1, nullable=True)
-    init_accumulator: Optional[float] = _number(None, ge=0, nullable=True)
-    l1_regularization: Optional[float] = _number(None, ge=0, nullable=True)
-    l2_regularization: Optional[float] = _number(None, ge=0, nullable=True)
-    learning_rate_power: Optional[float] = _number(None, ge=-1, le=0, nullable=True)
+    beta1: nullable(OPTIMIZER["beta1"]) = None
+    beta2: nullable(OPTIMIZER["beta2"]) = None
+    epsilon: nullable(OPTIMIZER["epsilon"]) = None
+    momentum: nullable(OPTIMIZER["momentum"]) = None
+    rho: nullable(OPTIMIZER["rho"]) = None
+    init_accumulator: nullable(OPTIMIZER["init_accumulator"]) = None
+    l1_regularization: nullable(OPTIMIZER["l1_regularization"]) = None
+    l2_regularization: nullable(OPTIMIZER["l2_regularization"]) = None
+    learning_rate_power: nullable(OPTIMIZER["learning_rate_power"]) = None
 
     # Augmentations: names and parameters are checked by `_check_augmentations`, and the
     # `augmentations` property below says which ones are active, with which parameter.
-    image_augmentations: list[str] = _described(
-        [], "a list of augmentation names: " + ", ".join(AUGMENTATIONS)
-    )
-    augmentation_ranges: dict[str, Any] = _described(
-        {}, "an object mapping augmentation names to a number, true/false or null"
-    )
+    image_augmentations: types.ImageAugmentations = []
+    augmentation_ranges: types.AugmentationRanges = {}
 
     # Precision, pretrained weights and initial models.
-    precision: Literal[PRECISIONS] = _one_of("auto", PRECISIONS)
-    pretrained_weights_directory: Optional[str] = _described(
-        None, "null or a non-empty string (a directory of <network>_weights_<version>.h5 files)",
-        min_length=1,
-    )
-    initial_model: Optional[str] = _described(
-        None, "null or a non-empty string (a final_model.json path)", min_length=1
-    )
+    precision: Precision = "auto"
+    pretrained_weights_directory: nullable(WeightsDirectory) = None
+    initial_model: nullable(types.InitialModel) = None
     # Object detection keys (see `_check_detection_keys`).
-    bounding_box_anchors: Optional[list[Anchor]] = _described(
-        None, "null or a list of [width, height] pairs of positive integers"
-    )
-    strict_boxes: Optional[bool] = _described(None, "true, false or null")
+    bounding_box_anchors: nullable(types.Anchors) = None
+    strict_boxes: nullable(types.Boolean) = None
+
+    # The worker's info_list gives the classes (in its order) or a numeric objective's mean
+    # and stdev (`output_exposition`); pyramid_train derives them from the labels.
+    _exposition: Optional[dict] = PrivateAttr(None)
 
     # Derived values.  Cached because training reads them per point; `model_copy` below drops
     # the cache so a copy never carries values computed from the old fields.
@@ -258,12 +185,22 @@ class TrainConfig(BaseModel):
     @cached_property
     def classes(self):
         """Sorted distinct string labels (of the boxes, for detection), or None for a numeric
-        objective."""
+        objective; the worker's classes, in its order, when it gave them."""
+        if self._exposition is not None and "values" in self._exposition:
+            return list(self._exposition["values"])
         if self.objective_type == DETECTION:
             return sorted({box[4] for point in self.training_data for box in point.boxes})
         if self.objective_type != "categorical":
             return None
         return sorted({point.label for point in self.training_data})
+
+    @property
+    def label_scale(self):
+        """(mean, stdev) of a numeric objective when the worker gave them, else None: the
+        labels' own are used."""
+        if self._exposition is None or "mean" not in self._exposition:
+            return None
+        return self._exposition["mean"], self._exposition["stdev"]
 
     @cached_property
     def labels(self):
@@ -317,6 +254,8 @@ class TrainConfig(BaseModel):
         return copy
 
 
+_ITEM_MODELS = {"training_data": TrainingPoint}  # list keys whose elements are models
+
 # --------------------------------------------------------------------------------------------
 # Public entry points.
 
@@ -325,7 +264,7 @@ def load_train_config(path):
     """Read the JSON config at `path` and validate it; relative paths in it resolve against
     the directory of the config file.  Raises ConfigError."""
     path = os.fspath(path)
-    shown = _quote(path, limit=None)
+    shown = quote(path, limit=None)
     try:
         with open(path, encoding="utf-8-sig") as stream:
             text = stream.read()
@@ -339,33 +278,38 @@ def load_train_config(path):
         raise ConfigError("cannot read config file %s: %s" % (shown, error.strerror)) from None
 
     try:
-        data = json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        data = json.loads(text, object_pairs_hook=refuse_duplicate_keys)
     except json.JSONDecodeError as error:
         raise ConfigError(
             "config file %s is not valid JSON: %s at line %d, column %d"
             % (shown, error.msg, error.lineno, error.colno)
         ) from None
-    except _DuplicateKey as error:
+    except DuplicateKey as error:
         raise ConfigError("config file %s is not valid: %s" % (shown, error)) from None
 
     if not isinstance(data, dict):
         raise ConfigError(
-            "config file %s must hold a JSON object ({...}), not %s" % (shown, _json_type(data))
+            "config file %s must hold a JSON object ({...}), not %s" % (shown, json_type(data))
         )
     return validate_train_config(data, base_dir=os.path.dirname(os.path.abspath(path)))
 
 
-def validate_train_config(data, base_dir=None):
+def validate_train_config(data, base_dir=None, exposition=None):
     """Validate a config dict; relative image_root / output_directory resolve against
-    `base_dir` (default: the current directory).  Raises ConfigError."""
+    `base_dir` (default: the current directory).  Raises ConfigError.
+
+    `exposition` is the worker's objective (an info_list entry): its `values` are the classes,
+    in their order, with those no label has; its `mean` and `stdev` scale a numeric one."""
     if not isinstance(data, dict):
-        raise ConfigError("the config must be a JSON object ({...}), not %s" % _json_type(data))
+        raise ConfigError("the config must be a JSON object ({...}), not %s" % json_type(data))
     try:
         config = TrainConfig.model_validate(data)
     except ValidationError as error:
         # `from None`: pydantic's multi-line report must not reach the user, even with --debug.
-        raise ConfigError(_translate(error, data)) from None
+        raise ConfigError(translate(error, data, TrainConfig, _ITEM_MODELS, " it is not a pyramid_train config key")) from None
 
+    if exposition is not None:
+        config._exposition = exposition
     objective = _check_boxes(config) or _check_labels(config)
     _check_detection_keys(config, objective)
     loss = _check_loss(config, objective)
@@ -383,7 +327,7 @@ def validate_train_config(data, base_dir=None):
     if weights_directory is not None:
         weights_directory = os.path.abspath(os.path.join(base_dir, weights_directory))
 
-    return config.model_copy(
+    validated = config.model_copy(
         update={
             "objective_type": objective,
             "loss_function": loss,
@@ -396,6 +340,8 @@ def validate_train_config(data, base_dir=None):
             "pretrained_weights_directory": weights_directory,
         }
     )
+    validated._exposition = exposition
+    return validated
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,7 +380,7 @@ def _check_boxes(config):
     if declared is not None and declared != DETECTION:
         raise ConfigError(
             'objective_type: %s does not match the training points, which have boxes; use '
-            '"bounding_box" or remove the key' % _show(declared)
+            '"bounding_box" or remove the key' % show(declared)
         )
     if not any(point.boxes for point in config.training_data):
         raise ConfigError("training_data: no point has a box; object detection needs at least one")
@@ -444,21 +390,21 @@ def _check_boxes(config):
 def _check_box(key, box):
     """[x1, y1, x2, y2, "label"] in the image's pixels, x2 > x1 and y2 > y1."""
     if not (isinstance(box, list) and len(box) == 5):
-        raise ConfigError('%s: %s is not allowed; expected [x1, y1, x2, y2, "label"]' % (key, _show(box)))
+        raise ConfigError('%s: %s is not allowed; expected [x1, y1, x2, y2, "label"]' % (key, show(box)))
     for position, name in enumerate(("x1", "y1", "x2", "y2")):
-        if not _is_number(box[position]):
+        if not is_number(box[position]):
             raise ConfigError(
                 "%s[%d]: %s is not allowed; expected a number (%s, in the image's pixels)"
-                % (key, position, _show(box[position]), name)
+                % (key, position, show(box[position]), name)
             )
     if not (isinstance(box[4], str) and box[4]):
         raise ConfigError("%s[4]: %s is not allowed; expected a non-empty string (the object's "
-                          "label)" % (key, _show(box[4])))
+                          "label)" % (key, show(box[4])))
     for low, high, names in ((0, 2, ("x1", "x2")), (1, 3, ("y1", "y2"))):
         if not box[high] > box[low]:
             raise ConfigError(
                 "%s: %s is not allowed; %s (%s) must be greater than %s (%s)"
-                % (key, _show(box), names[1], _show(box[high]), names[0], _show(box[low]))
+                % (key, show(box), names[1], show(box[high]), names[0], show(box[low]))
             )
 
 
@@ -470,7 +416,7 @@ def _check_detection_keys(config, objective):
             if getattr(config, key) is not None:
                 raise ConfigError(
                     "%s: %s is not allowed; it is for object detection, and the training points "
-                    "have labels, not boxes" % (key, _show(getattr(config, key)))
+                    "have labels, not boxes" % (key, show(getattr(config, key)))
                 )
         return
 
@@ -490,7 +436,7 @@ def _check_detection_keys(config, objective):
         if given_here:
             raise ConfigError(
                 "%s: %s is not allowed for object detection: %s; remove the key"
-                % (key, _show(getattr(config, key)), why)
+                % (key, show(getattr(config, key)), why)
             )
 
     width, height, _ = config.input_image_shape
@@ -498,7 +444,7 @@ def _check_detection_keys(config, objective):
         raise ConfigError(
             "input_image_shape: %s is not allowed for object detection; YOLO needs a square "
             "input whose side is a multiple of %d (sensenet's grids), e.g. [%d, %d, 3]"
-            % (_show(config.input_image_shape), YOLO_INPUT_MULTIPLE,
+            % (show(config.input_image_shape), YOLO_INPUT_MULTIPLE,
                _nearest_multiple(max(width, height)), _nearest_multiple(max(width, height)))
         )
     anchors = config.bounding_box_anchors
@@ -531,14 +477,14 @@ def _check_labels(config):
             raise ConfigError(
                 "training_data[%d].label: %s is %s, but the labels of %s are %s; "
                 "all labels must be strings (categorical) or all numbers (numeric)"
-                % (index, _show(point.label), _a_kind(kind), earlier, LABEL_KINDS[objective])
+                % (index, show(point.label), _a_kind(kind), earlier, LABEL_KINDS[objective])
             )
 
     declared = config.objective_type
     if declared is not None and declared != objective:
         raise ConfigError(
             'objective_type: %s does not match the labels, which are %s; use "%s" or remove '
-            "the key" % (_show(declared), LABEL_KINDS[objective], objective)
+            "the key" % (show(declared), LABEL_KINDS[objective], objective)
         )
 
     if objective == "categorical":
@@ -546,7 +492,7 @@ def _check_labels(config):
         if len(classes) < 2:
             raise ConfigError(
                 "training_data: every label is %s; a categorical objective needs at least "
-                "2 distinct classes" % _show(classes.pop())
+                "2 distinct classes" % show(classes.pop())
             )
     return objective
 
@@ -565,7 +511,7 @@ def _check_loss(config, objective):
         other = "numeric" if objective == "categorical" else "categorical"
         raise ConfigError(
             "loss_function: %s is for %s objectives, but the labels are %s; use one of %s"
-            % (_show(loss), other, LABEL_KINDS[objective], ", ".join(LOSSES[objective]))
+            % (show(loss), other, LABEL_KINDS[objective], ", ".join(LOSSES[objective]))
         )
     return loss
 
@@ -575,7 +521,7 @@ def _check_label_smoothing(config, objective):
     if objective == "numeric" and config.label_smoothing_factor != 0:
         raise ConfigError(
             "label_smoothing_factor: %s is not allowed for numeric objectives (the labels are "
-            "numbers); use 0 or remove the key" % _show(config.label_smoothing_factor)
+            "numbers); use 0 or remove the key" % show(config.label_smoothing_factor)
         )
 
 
@@ -591,7 +537,9 @@ def _check_readout_layers(config, objective, loss):
         raise ConfigError("%s: %s" % (error.where, error)) from None
 
     if objective == "categorical":
-        needed, what = len({point.label for point in config.training_data}), "one per class"
+        given = config._exposition or {}
+        classes = given.get("values") or {point.label for point in config.training_data}
+        needed, what = len(classes), "one per class"
     else:
         needed, what = 1, "a numeric objective has one"
     width = readout_layers.output_width(layers)
@@ -641,8 +589,8 @@ def _check_candidates(config, objective):
                 "%s[0]: %s is not allowed;%s expected one of %s, or \"%s\" followed by a path"
                 % (
                     key,
-                    _show(topology),
-                    _did_you_mean(topology, TOPOLOGIES + DETECTION_TOPOLOGIES + (INITIAL_MODEL,)),
+                    show(topology),
+                    did_you_mean(topology, TOPOLOGIES + DETECTION_TOPOLOGIES + (INITIAL_MODEL,)),
                     ", ".join(TOPOLOGIES + DETECTION_TOPOLOGIES),
                     INITIAL_MODEL,
                 )
@@ -650,20 +598,20 @@ def _check_candidates(config, objective):
         elif method not in TRAINING_METHODS:
             raise ConfigError(
                 "%s[1]: %s is not allowed;%s expected one of %s"
-                % (key, _show(method), _did_you_mean(method, TRAINING_METHODS),
+                % (key, show(method), did_you_mean(method, TRAINING_METHODS),
                    ", ".join(TRAINING_METHODS))
             )
         elif topology in SCRATCH_TOPOLOGIES and method in PRETRAINED_METHODS:
             raise ConfigError(
                 '%s: %s is not allowed; no pretrained weights exist for %s, so its method must '
-                'be "randomly_initialize"' % (key, _show([topology, method]), topology)
+                'be "randomly_initialize"' % (key, show([topology, method]), topology)
             )
 
         pair = (topology, method)
         if pair in seen:
             raise ConfigError(
                 "%s: %s repeats image_network_candidates[%d]; each candidate may appear once"
-                % (key, _show(list(pair)), seen[pair])
+                % (key, show(list(pair)), seen[pair])
             )
         seen[pair] = index
 
@@ -677,7 +625,7 @@ def _check_optimizer_settings(config):
         takes = ", ".join(optimizer_settings.OPTIMIZERS[name].settings)
         raise ConfigError(
             '%s: %s is not used by descent_algorithm "%s", which takes %s; remove the key or '
-            "choose another descent_algorithm" % (unused[0], _show(given[unused[0]]), name, takes)
+            "choose another descent_algorithm" % (unused[0], show(given[unused[0]]), name, takes)
         )
 
 
@@ -701,10 +649,10 @@ def _check_augmentations(config):
         # Boolean augmentations take any value, only its truthiness counts.
         if canonical in augmentation_settings.NUMERIC and value is not None:
             largest = augmentation_settings.NUMERIC[canonical][1]
-            if not (_is_number(value) and 0 <= value <= largest):
+            if not (is_number(value) and 0 <= value <= largest):
                 raise ConfigError(
                     "%s: %s is not allowed; expected a number from 0 to %g or null"
-                    % (_path(["augmentation_ranges", name]), _show(value), largest)
+                    % (path_text(["augmentation_ranges", name]), show(value), largest)
                 )
 
 
@@ -714,7 +662,7 @@ def _augmentation_name(key, name):
     if name not in known:
         raise ConfigError(
             "%s: unknown augmentation %s;%s expected one of %s"
-            % (key, _show(name), _did_you_mean(name, known), ", ".join(AUGMENTATIONS))
+            % (key, show(name), did_you_mean(name, known), ", ".join(AUGMENTATIONS))
         )
     return AUGMENTATION_ALIASES.get(name, name)
 
@@ -723,7 +671,7 @@ def _repeated_augmentation(key, name, first_where, first_name):
     same = "" if name == first_name else " (the same augmentation)"
     return ConfigError(
         "%s: %s repeats %s%s%s; each augmentation may appear once"
-        % (key, _show(name), first_where, _show(first_name), same)
+        % (key, show(name), first_where, show(first_name), same)
     )
 
 
@@ -732,7 +680,7 @@ def _check_image_root(config, base_dir):
     if not os.path.isdir(image_root):
         raise ConfigError(
             "image_root: %s is not an existing directory (looked for %s)"
-            % (_show(config.image_root), _quote(image_root, limit=None))
+            % (show(config.image_root), quote(image_root, limit=None))
         )
     return image_root
 
@@ -743,7 +691,7 @@ def _check_output_directory(config, base_dir):
     if os.path.exists(output_directory) and not os.path.isdir(output_directory):
         raise ConfigError(
             "output_directory: %s exists and is not a directory (%s)"
-            % (_show(config.output_directory), _quote(output_directory, limit=None))
+            % (show(config.output_directory), quote(output_directory, limit=None))
         )
     return output_directory
 
@@ -756,7 +704,7 @@ def _resolve_initial_models(config, base_dir):
         if not os.path.isfile(full):
             raise ConfigError(
                 "%s: %s is not an existing file (expected a final_model.json written by "
-                "pyramid_train)" % (key, _show(path))
+                "pyramid_train)" % (key, show(path))
             )
         return full
 
@@ -777,144 +725,6 @@ def _check_image_files(config, image_root):
         if not os.path.isfile(os.path.join(image_root, point.file)):
             raise ConfigError(
                 "training_data[%d].file: %s is not an existing file in image_root %s"
-                % (index, _show(point.file), _quote(image_root, limit=None))
+                % (index, show(point.file), quote(image_root, limit=None))
             )
 
-
-# --------------------------------------------------------------------------------------------
-# Translating pydantic's errors into one line.
-
-_MODELS = {"training_data": TrainingPoint}  # list keys whose elements are models
-
-
-def _translate(error, data):
-    """The message for the first error, preferring unknown keys: a misspelt required key
-    shows up both as unknown and as missing, and the misspelling is the useful half."""
-    details = error.errors()
-    first = min(details, key=lambda detail: detail["type"] != "extra_forbidden")
-    loc = first["loc"]
-    where, model = _model_at(loc[:-1])
-
-    if first["type"] == "extra_forbidden":
-        name = str(loc[-1])
-        hint = _did_you_mean(name, tuple(model.model_fields))
-        if not hint and model is TrainingPoint:
-            hint = " allowed keys are %s" % ", ".join(model.model_fields)
-        elif not hint:
-            hint = " it is not a pyramid_train config key"
-        return _prefixed(where, "unknown key %s;%s" % (_quote(name), hint))
-    if first["type"] == "missing":
-        return _prefixed(where, "missing required key %s" % _quote(str(loc[-1])))
-
-    walked, value = _walk(data, loc)
-    field = _field_at(walked)
-    expected = field.description if field is not None else "a valid value"
-    hint = ""
-    if isinstance(value, str) and field is not None:
-        hint = _did_you_mean(value, _literal_choices(field.annotation))
-    return "%s: %s is not allowed;%s expected %s" % (_path(walked), _show(value), hint, expected)
-
-
-def _model_at(loc):
-    """The display path of a dict-valued location and the model that describes it."""
-    if len(loc) == 2 and loc[0] in _MODELS:
-        return _path(loc), _MODELS[loc[0]]
-    return _path(loc), TrainConfig
-
-
-def _walk(data, loc):
-    """Follow `loc` into the raw data as far as it goes; return the path and the value."""
-    walked, value = [], data
-    for part in loc:
-        if isinstance(part, int) and isinstance(value, list) and 0 <= part < len(value):
-            value = value[part]
-        elif isinstance(part, str) and isinstance(value, dict) and part in value:
-            value = value[part]
-        else:
-            break
-        walked.append(part)
-    return walked, value
-
-
-def _field_at(walked):
-    """The deepest model field on the path: its description says what is allowed."""
-    if not walked:
-        return None
-    model = _MODELS.get(walked[0])
-    if model is not None and len(walked) >= 3 and walked[2] in model.model_fields:
-        return model.model_fields[walked[2]]
-    return TrainConfig.model_fields.get(walked[0])
-
-
-def _literal_choices(annotation):
-    """The strings of a Literal (or Optional[Literal]) annotation, for did-you-mean."""
-    if typing.get_origin(annotation) is Literal:
-        return tuple(typing.get_args(annotation))
-    return tuple(c for arg in typing.get_args(annotation) for c in _literal_choices(arg))
-
-
-def _path(parts):
-    text = ""
-    for part in parts:
-        if isinstance(part, int):
-            text += "[%d]" % part
-        elif text and not part.isidentifier():
-            text += "[%s]" % _quote(part)
-        else:
-            text += ("." if text else "") + part
-    return text
-
-
-def _prefixed(where, message):
-    return "%s: %s" % (where, message) if where else message
-
-
-# --------------------------------------------------------------------------------------------
-# Showing values.
-
-
-class _DuplicateKey(Exception):
-    pass
-
-
-def _refuse_duplicate_keys(pairs):
-    # json keeps the last of two equal keys silently; a config that says two things is an error.
-    result = {}
-    for key, value in pairs:
-        if key in result:
-            raise _DuplicateKey("key %s appears twice in the same object" % _quote(key))
-        result[key] = value
-    return result
-
-
-def _did_you_mean(name, choices):
-    """' did you mean "x"?' for the closest choice, or ''.  Starts with a space."""
-    matches = difflib.get_close_matches(name, choices, n=1)
-    return ' did you mean "%s"?' % matches[0] if matches else ""
-
-
-def _show(value, limit=MAX_SHOWN):
-    """A value as JSON would spell it (strings in double quotes, null, true), shortened."""
-    try:
-        text = json.dumps(value, ensure_ascii=False, default=repr)
-    except ValueError:  # a circular structure, only possible from Python callers
-        text = repr(value)
-    return _shorten(text, limit)
-
-
-def _quote(text, limit=MAX_SHOWN):
-    return _shorten(json.dumps(str(text), ensure_ascii=False), limit)
-
-
-def _shorten(text, limit):
-    # json.dumps escapes control characters; this also folds Unicode line separators.
-    text = " ".join(text.splitlines())
-    if limit is not None and len(text) > limit:
-        text = text[: limit - 3] + "..."
-    return text
-
-
-def _json_type(value):
-    names = {dict: "an object", list: "a list", str: "a string", bool: "a boolean",
-             int: "a number", float: "a number", type(None): "null"}
-    return names.get(type(value), type(value).__name__)

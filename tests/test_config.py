@@ -472,6 +472,7 @@ def test_minimal_config_gets_every_default(image_root):
         "learning_rate": 0.001,
         "learning_rate_warmup_iterations": 0,
         "holdout_set_size": 4096,
+        "holdout_rate": 0.2,
         "loss_function": "crossentropy",
         "max_data_size": 1073741824,
         "rescale_type": "crop",

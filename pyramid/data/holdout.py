@@ -6,11 +6,11 @@ HOLDOUT_RATE = 0.2
 # With this few rows a holdout would be too small to mean anything: every row is used both
 # for training and for validation (as the earlier implementation did).
 MIN_ROWS_FOR_HOLDOUT = 32
-def split_holdout(strata, holdout_set_size, seed):
+def split_holdout(strata, holdout_set_size, seed, rate=HOLDOUT_RATE):
     """(training_rows, holdout_rows): sorted row indices, for rows of stratum ids `strata`
     (an objective's: classes, or numeric label bins).
 
-    The holdout has min(20% of the rows, holdout_set_size) rows, never more, shared among
+    The holdout has min(`rate` (20%) of the rows, holdout_set_size) rows, never more, shared among
     the strata in proportion to their size (largest remainders first), with at least one row
     from every stratum that has two or more rows, so every class is represented on both
     sides. When there are more such strata than holdout rows, the largest strata get one
@@ -23,7 +23,7 @@ def split_holdout(strata, holdout_set_size, seed):
 
     strata = np.asarray(strata)
     members = [np.flatnonzero(strata == s) for s in np.unique(strata)]
-    target = min(int(round(HOLDOUT_RATE * n_rows)), holdout_set_size)
+    target = min(int(round(rate * n_rows)), holdout_set_size)
     rng = np.random.default_rng(seed)
     counts = _allocate(np.array([len(m) for m in members]), target, rng)
     holdout = [rng.permutation(rows)[:count] for rows, count in zip(members, counts)]

@@ -17,7 +17,9 @@ class TrainingData:
         self.config = config
         self.objective = make_objective(config)
         strata = self.objective.strata()
-        self.train_rows, self.holdout_rows = split_holdout(strata, config.holdout_set_size, config.seed)
+        self.train_rows, self.holdout_rows = split_holdout(
+            strata, config.holdout_set_size, config.seed, config.holdout_rate
+        )
         # Classes with no holdout row are never checked (said in `describe`).
         self.missed_classes = missed_strata(strata, self.holdout_rows) if self.objective.strata_are_classes else 0
         if config.cheat_on_validation:
