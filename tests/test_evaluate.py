@@ -33,7 +33,7 @@ def test_accuracy_is_sensenets(classifier):
         classes = json.load(stream)["output_exposition"]["values"]
     expected = np.mean(np.argmax(theirs, axis=1) == [classes.index(p["label"]) for p in chosen])
     assert metrics["accuracy"] == pytest.approx(expected)
-    assert set(metrics) == {"accuracy", "auc", "likelihood"}
+    assert set(metrics) == {"accuracy", "auc", "likelihood", "max_phi", "ndcg"}
 
 
 def test_r_squared_is_sensenets(tmp_path):

@@ -16,6 +16,7 @@ class Objective:
     name = None
     primary = None
     columns = ()
+    metric_names = ()  # every key `metrics` returns
     classes = None  # the class names, for objectives that have classes
     strata_are_classes = False  # so the run can say how many classes the holdout misses
     # Metrics where lower is better are shown as they are; `primary` is always "higher is
@@ -63,6 +64,11 @@ class Objective:
         objective's loss needs its own train step."""
         return built.keras_model
 
+    def stored_label(self, row):
+        """Row `row`'s label as the worker's backend stores it (`holdout_images`): a class
+        index, a standardised number, or the boxes."""
+        raise NotImplementedError
+
     def describe_target(self, target):
         """The label a training target stands for, as a short string (contact sheets)."""
         raise NotImplementedError
@@ -99,6 +105,13 @@ class Objective:
     def metrics(self, predictions, truth, weights):
         """{metric: value} of `predictions` against `truth`, rows weighted by `weights`."""
         raise NotImplementedError
+
+    def unscorable(self, predictions):
+        """NaN for every metric when `predictions` are not all finite (a diverging network):
+        such a check never counts as better (`is_better`)."""
+        if np.all(np.isfinite(np.asarray(predictions, np.float64))):
+            return None
+        return {key: math.nan for key in self.metric_names}
 
     def is_better(self, metrics, best):
         """True when `metrics` beat `best` (None beats nothing) on the primary metric."""

@@ -67,6 +67,9 @@ class BoundingBox(Objective):
             strata.append(self.classes.index(largest[4]))
         return np.array(strata)
 
+    def stored_label(self, row):
+        return self.boxes[row]
+
     def fit_images(self, sizes, paths):
         """Boxes in input pixels; a box whose centre is outside its image is dropped, or with
         `strict_boxes` refused before training."""
