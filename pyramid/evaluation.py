@@ -96,23 +96,31 @@ def evaluate(model_path, points, image_root):
     document = read_json(model_path, "model")
     if not isinstance(document, dict) or "image_network" not in document:
         raise InputError("model %s is not a single-image deepnet written by pyramid_train" % model_path)
+    width = document["image_network"]["metadata"]["input_image_shape"][0]
+    objective = objective_for(document.get("output_exposition") or {}, points, width)
+    paths = [os.path.join(image_root, point["file"]) for point in points]
+    predictions = predict(document, paths, objective, lambda: create_model(model_path)._model)
+    rows = np.arange(len(points))
+    return objective.metrics(predictions, objective.truth(rows), np.ones(len(points)))
+
+
+def predict(document, paths, objective, sensenet_model):
+    """The predictions of the model of `document` for the images at `paths`, in label units
+    (class probabilities, numbers, or a detector's boxes), as sensenet makes them;
+    `sensenet_model()` gives sensenet's Keras model of the document (classifiers and
+    regressors run in it)."""
     metadata = document["image_network"]["metadata"]
     width, height = metadata["input_image_shape"][:2]
-    exposition = document.get("output_exposition") or {}
-    objective = objective_for(exposition, points, width)
-    rescale_type = "pad" if exposition.get("type") == "bounding_box" else metadata.get("rescale_type", "warp")
-    paths = [os.path.join(image_root, point["file"]) for point in points]
+    detector = isinstance(objective, BoundingBox)
+    rescale_type = "pad" if detector else metadata.get("rescale_type", "warp")
     images = image_source(paths, (height, width), rescale_type, max_data_size=0)
     objective.fit_images(images.sizes, paths)
     batches = evaluation_dataset(images, np.arange(len(paths)), BATCH)
-    rows = np.arange(len(points))
-    if isinstance(objective, BoundingBox):
+    if detector:
         network = BuiltModel({key: document[key] for key in DOCUMENT_KEYS}).keras_model
         outputs = network.predict(batches, verbose=0)
-        predictions = objective.predictions(outputs, rows, document)
-    else:
-        model = create_model(model_path)._model
-        predictions = model.predict(batches, verbose=0)
-        if isinstance(objective, Numeric):
-            predictions = predictions[:, 0]  # sensenet's outputs are in label units already
-    return objective.metrics(predictions, objective.truth(rows), np.ones(len(points)))
+        return objective.predictions(outputs, np.arange(len(paths)), document)
+    predictions = sensenet_model().predict(batches, verbose=0)
+    if isinstance(objective, Numeric):
+        predictions = predictions[:, 0]  # sensenet's outputs are in label units already
+    return predictions

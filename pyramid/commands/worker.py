@@ -8,29 +8,44 @@ output; the idle timeout (the wait between jobs) prints an empty line and ends i
 
 Nothing a job document holds kills the process: every bad path, document or job is answered
 with `{"job_id": ..., "error": "<one line>"}` (job_id null when unknown), the traceback goes
-to stderr, and the next line is read.
+to stderr, and the next line is read. What a job leaves in TensorFlow is taken away before the
+next one (`pyramid.worker.cleanup`), so that no job's models, seed or precision reach the next
+and memory stays flat.
 """
 
-import gc
 import sys
+import time
 import traceback
 
 from pyramid import __version__
 from pyramid.commands.line_reader import LineReader
 from pyramid.errors import InputError
-from pyramid.worker.documents import JobError, job_id_of, job_type_of, read_document
-from pyramid.worker.jobs import JOB_TYPES
 
 TERMINATE = "terminate"
 
 
-def run_job(path):
+def run_job(path, protocol):
     """The result dict of the job whose document is at `path`; an error result when it fails."""
+    from pyramid.worker.documents import JobError, job_id_of, job_type_of, read_document
+    from pyramid.worker.jobs import JOB_TYPES
+    from pyramid.worker.outputs import check_finite
+    from pyramid.worker.progress import JobReport
+    from pyramid.worker.settings import check_required, progress_id, validate_document
+
+    started = time.monotonic()
     job_id = None
     try:
         document = read_document(path)
         job_id = job_id_of(document)
-        return JOB_TYPES[job_type_of(document)](document)
+        job_type = job_type_of(document)
+        settings = validate_document(document)
+        check_required(settings, job_type)
+        report = JobReport(protocol, progress_id(settings, job_type), settings.logging_level)
+        report.message("pyramid job beginning")
+        result = JOB_TYPES[job_type](settings, document, report)
+        result["job_time"] = time.monotonic() - started
+        check_finite(result, "the job's result")
+        return result
     except JobError as error:
         return {"job_id": error.job_id if error.job_id is not None else job_id, "error": str(error)}
     except InputError as error:
@@ -50,8 +65,11 @@ def serve(lines, protocol, timeout):
             return 0
         if not line or line == TERMINATE:
             return 0
-        protocol.complete(run_job(line))
-        gc.collect()
+        from pyramid.worker.cleanup import JobState
+
+        state = JobState()
+        protocol.complete(run_job(line, protocol))
+        state.reset()
 
 
 def main(argv=None):
@@ -68,6 +86,8 @@ def main(argv=None):
     from pyramid.worker.protocol import take_stdout
 
     protocol = take_stdout()
+    import pyramid.worker.jobs  # noqa: F401  (TensorFlow and every job: ready means ready)
+
     protocol.ready(__version__)
     return serve(LineReader(sys.stdin.fileno()), protocol, timeout)
 

@@ -16,10 +16,19 @@ def write_json(path, document, indent=None):
         text = json.dumps(document, allow_nan=False, indent=indent)
         with os.fdopen(handle, "w") as stream:
             stream.write(text)
+        os.chmod(temporary, file_mode())
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def file_mode():
+    """What `open` would give a new file (mkstemp's are private, 0600): readable by whoever
+    reads the results, such as BigML's backend under another user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def final_document(result, data, config):

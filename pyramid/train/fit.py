@@ -181,8 +181,7 @@ class TrainingController(keras.callbacks.Callback):
         )
         shown = " ".join("%s %.4f" % (key, value) for key, value in metrics.items())
         primary = self.objective.primary
-        best = "%s %.4f" % (primary, self.result.metrics[primary])
-        self.progress.update(elapsed, self.phase + 1, self.iterations, best)
+        self.progress.update(elapsed, self.phase + 1, self.iterations, self.result, primary)
         learning_rate = float(self.schedule(self.iterations - 1)) if self.iterations else 0.0
         loss = None if self.last_loss is None else float(self.last_loss)
         self.tensorboard.check(self.iterations, metrics, learning_rate, loss)

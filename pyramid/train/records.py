@@ -37,9 +37,12 @@ class Progress:
                             ncols=columns, nrows=lines,
                             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f}s {postfix}")
 
-    def update(self, elapsed, phase, iteration, best):
+    def update(self, elapsed, phase, iteration, result, primary):
+        """After a holdout check: `result` (a CandidateResult) has the best metrics and the
+        checks so far; `primary` is the metric candidates are compared on."""
         if self.bar is not None:
             self.bar.n = min(round(elapsed, 1), self.bar.total)
+            best = "%s %.4f" % (primary, result.metrics[primary])
             self.bar.set_postfix_str("phase %d, iteration %d, best %s" % (phase, iteration, best), refresh=True)
 
     def line(self, text):

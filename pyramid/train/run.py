@@ -113,6 +113,12 @@ def train_candidate(topology, method, index, data, config, chief, deadline, run_
     tensorboard = TensorBoard(
         os.path.join(config.output_directory, "tensorboard", result.directory) if chief else None
     )
+    return fit_built(built, result, data, config, started, deadline, progress, tensorboard)
+
+
+def fit_built(built, result, data, config, started, deadline, progress, tensorboard):
+    """Train a built candidate until `deadline` (its clock started at `started`), reporting
+    to `progress` and `tensorboard`, which are closed at the end; fills and returns `result`."""
     try:
         tensorboard.images(next(iter(data.augmented_batches()))["image"])
         fit_candidate(built, data, config, deadline, result, progress, tensorboard)

@@ -1,22 +1,29 @@
-"""The job types the backend sends, each to its handler: `JOB_TYPES[job_type](document)`
-returns the job's result dict or raises.
+"""The job types the backend sends, each to the module that runs it.
 
-The handlers of this release only say that the job type is not supported yet; the job types
-arrive with the worker issues (image_training and finalize_output first, then the tabular
-ones).
+`JOB_TYPES[job_type](settings, document, report)` runs a job: `settings` is the validated
+document (`pyramid.worker.settings`), `document` the job document as given (stored as
+`training_options`), `report` its progress lines (`pyramid.worker.progress`). It returns the
+job's result dict or raises; `pyramid.commands.worker` adds `job_time` and answers errors.
+
+Adding a job type is writing its module with a `run` function and adding one line here (and
+its required keys to `pyramid.worker.settings.REQUIRED`).
 """
 
 from pyramid.errors import InputError
+from pyramid.worker import finalize_output, image_training
 
 
 def not_supported_yet(job_type):
-    def handler(document):
-        raise InputError("job type %s is not supported yet" % job_type)
+    def run(settings, document, report):
+        raise InputError("job type %s is not supported yet by this worker" % job_type)
 
-    return handler
+    return run
 
 
 JOB_TYPES = {
-    name: not_supported_yet(name)
-    for name in ("image_training", "dataset_caching", "standard_training", "search_submodel", "finalize_output")
+    "image_training": image_training.run,
+    "dataset_caching": not_supported_yet("dataset_caching"),
+    "standard_training": not_supported_yet("standard_training"),
+    "search_submodel": not_supported_yet("search_submodel"),
+    "finalize_output": finalize_output.run,
 }
