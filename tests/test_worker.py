@@ -302,7 +302,7 @@ def test_regression_workflow_from_json_points(tmp_path, worker):
     info_list = [{"index": 0, "type": "image"}, {"index": 1, "type": "numeric", "mean": mean, "stdev": stdev}]
     jobs, document = image_workflow(
         str(tmp_path), objective_type="numeric", info_list=info_list, cache_file=cache_file, cache_rows=None,
-        image_root=image_root, loss_function="mean_squared_error", logging_level=None,
+        image_root=image_root, loss_function="mean_squared_error", logging_level=None, deepnet_version="alpha",
         layers=[{"type": "dense", "number_of_nodes": 1, "activation_function": "identity", "seed": 0,
                  "weights": "glorot_uniform", "offset": "zeros"}])
     lines, trained = worker.job(jobs["image_training"])
@@ -315,11 +315,27 @@ def test_regression_workflow_from_json_points(tmp_path, worker):
     assert "error" not in result, result
     final = json.load(open(result["final_model_path"]))
     assert final["output_exposition"] == {"type": "numeric", "mean": mean, "stdev": stdev}
+    assert {"scale", "residuals"} <= set(final["layers"][0])  # deepnet_version "alpha": legacy layers
     digits = {p["file"]: p["digit"] for p in points}
     model = create_model(result["final_model_path"])
     for path, truth, prediction in final["holdout_image_predictions"]:
         assert truth == pytest.approx(digits[os.path.basename(path)])
         assert float(np.ravel(model(path))[0]) == pytest.approx(prediction, abs=1e-5)
+
+
+def test_image_training_data_with_class_names_and_class_weights(tmp_path, worker):
+    """Points inline in the document, labelled by class name, weighted per class."""
+    image_root = str(tmp_path / "images")
+    points = write_digits(image_root, 40)
+    inline = [{"file": p["file"], "label": CLASSES[p["digit"]], "weight": 1} for p in points]
+    jobs, _ = image_workflow(str(tmp_path), image_training_data=inline, cache_file=None, cache_rows=None,
+                             image_root=image_root, class_weights=[["two", 3.0]], max_iterations=8,
+                             logging_level=None)
+    _, trained = worker.job(jobs["image_training"])
+    assert "error" not in trained, trained
+    fit_info = json.load(open(os.path.join(str(tmp_path), "output", "submodel_" + MODEL_ID, "model_fit_info.json")))
+    digits = {p["file"]: p["digit"] for p in points}
+    assert [index for _, index in fit_info["holdout_images"]] == [digits[file] for file, _ in fit_info["holdout_images"]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,6 @@ Decisions where the earlier implementation said nothing or failed obscurely:
 
 import copy
 import json
-import math
 import os
 from dataclasses import dataclass
 from typing import Optional
@@ -27,6 +26,8 @@ from typing import Optional
 import numpy as np
 
 from pyramid.errors import InputError
+from pyramid.settings.messages import show
+from pyramid.settings.types import is_number
 
 IMAGE, NUMERIC, CATEGORICAL, BOUNDING_BOX = "image", "numeric", "categorical", "bounding_box"
 INPUT_TYPES = (IMAGE, NUMERIC, CATEGORICAL)
@@ -69,7 +70,7 @@ class Schema:
             raise InputError('missing required key "info_list"; expected the list of column objects')
         weights = document.get("instance_weights")
         if weights is not None and not isinstance(weights, bool):
-            raise InputError("instance_weights: %s is not allowed; expected true or false" % _show(weights))
+            raise InputError("instance_weights: %s is not allowed; expected true or false" % show(weights))
         return cls(document["info_list"], bool(weights))
 
     def _role(self, position):
@@ -132,11 +133,11 @@ class Schema:
 
 def _check_shape(info_list, instance_weights):
     if not isinstance(info_list, list):
-        raise InputError("info_list: %s is not allowed; expected a list of column objects" % _show(info_list))
+        raise InputError("info_list: %s is not allowed; expected a list of column objects" % show(info_list))
     for position, entry in enumerate(info_list):
         if not isinstance(entry, dict):
             raise InputError('info_list[%d]: %s is not allowed; expected a column object like '
-                             '{"index": 0, "type": "image"}' % (position, _show(entry)))
+                             '{"index": 0, "type": "image"}' % (position, show(entry)))
     if len(info_list) < (3 if instance_weights else 2):
         raise InputError("info_list: %d column%s not allowed; expected at least one input column, %sthen the "
                          "objective" % (len(info_list), " is" if len(info_list) == 1 else "s are",
@@ -152,7 +153,7 @@ def _check_entry(entry, position, role):
         what = {"input": "an input column", "objective": "the objective (the last column)",
                 "weight": "the weight column (second to last, as instance_weights is true)"}[role]
         raise InputError("%s.type: %s is not allowed for %s; expected one of %s"
-                         % (key, _show(entry["type"]), what, _choices(allowed)))
+                         % (key, show(entry["type"]), what, _choices(allowed)))
     _check_index(entry, key, required=role == "objective")
     if role == "weight":
         return
@@ -172,7 +173,7 @@ def _check_index(entry, key, required):
     index = entry["index"]
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise InputError("%s.index: %s is not allowed; expected a non-negative integer (the field's index)"
-                         % (key, _show(index)))
+                         % (key, show(index)))
 
 
 def _check_values(entry, key):
@@ -182,12 +183,12 @@ def _check_values(entry, key):
     values = entry["values"]
     if not isinstance(values, list) or not values or not all(isinstance(value, str) for value in values):
         raise InputError("%s.values: %s is not allowed; expected a non-empty list of strings"
-                         % (key, _show(values)))
+                         % (key, show(values)))
     seen = set()
     for position, value in enumerate(values):
         if value in seen:
             raise InputError("%s.values[%d]: %s is not allowed; it is already in the list (class names "
-                             "must be distinct)" % (key, position, _show(value)))
+                             "must be distinct)" % (key, position, show(value)))
         seen.add(value)
 
 
@@ -197,8 +198,8 @@ def _check_number(entry, name, key, required):
             raise InputError('%s: missing required key "%s"; a numeric objective needs "mean" and "stdev"'
                              % (key, name))
         return
-    if not _is_number(entry[name]):
-        raise InputError("%s.%s: %s is not allowed; expected a finite number" % (key, name, _show(entry[name])))
+    if not is_number(entry[name]):
+        raise InputError("%s.%s: %s is not allowed; expected a finite number" % (key, name, show(entry[name])))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def read_ser(path, schema, cache_rows):
         raise InputError('info_list[%d].type: "bounding_box" objectives come as {file, boxes} points, '
                          "not in a .ser cache" % schema.objective_position)
     if isinstance(cache_rows, bool) or not isinstance(cache_rows, int) or cache_rows < 0:
-        raise InputError("cache_rows: %s is not allowed; expected a non-negative integer" % _show(cache_rows))
+        raise InputError("cache_rows: %s is not allowed; expected a non-negative integer" % show(cache_rows))
     size = _ser_size(path, shown)
     body, row_size = size - len(HEADER), schema.row_size
     if body % row_size:
@@ -376,12 +377,12 @@ def points_rows(points, schema, where):
     _check_points_schema(schema)
     if not isinstance(points, list):
         raise InputError("%s: %s is not allowed; expected a list of {file, label, weight} points"
-                         % (where, _show(points)))
+                         % (where, show(points)))
     files, labels, weights = [], [], []
     for index, point in enumerate(points):
         key = "%s[%d]" % (where, index)
         if not isinstance(point, dict):
-            raise InputError("%s: %s is not allowed; expected a {file, label, weight} object" % (key, _show(point)))
+            raise InputError("%s: %s is not allowed; expected a {file, label, weight} object" % (key, show(point)))
         files.append(_point_file(point, key))
         labels.append(_point_label(point, key, schema.objective))
         weights.append(_point_weight(point, key))
@@ -394,7 +395,7 @@ def _check_points_schema(schema):
                          "{file, label, weight} points" % schema.objective_position)
     if [entry["type"] for entry in schema.inputs] != [IMAGE]:
         raise InputError("info_list: input types %s are not allowed with {file, label, weight} points; "
-                         'expected one "image" input column' % _show([e["type"] for e in schema.inputs]))
+                         'expected one "image" input column' % show([e["type"] for e in schema.inputs]))
 
 
 def _point_file(point, key):
@@ -403,7 +404,7 @@ def _point_file(point, key):
         if "file" not in point:
             raise InputError('%s: missing required key "file"' % key)
         raise InputError("%s.file: %s is not allowed; expected a non-empty string (a path under image_root)"
-                         % (key, _show(file)))
+                         % (key, show(file)))
     return file
 
 
@@ -412,45 +413,29 @@ def _point_label(point, key, objective):
         raise InputError('%s: missing required key "label"' % key)
     label = point["label"]
     if objective["type"] == NUMERIC:
-        if not _is_number(label):
+        if not is_number(label):
             raise InputError("%s.label: %s is not allowed; expected a number (the objective is numeric)"
-                             % (key, _show(label)))
+                             % (key, show(label)))
         return label
     values = objective["values"]
     if isinstance(label, str) and label in values:
         return values.index(label)
-    if _is_number(label) and label == int(label) and 0 <= label < len(values):
+    if is_number(label) and label == int(label) and 0 <= label < len(values):
         return int(label)
     raise InputError("%s.label: %s is not allowed; expected one of %s, or a class index below %d"
-                     % (key, _show(label), _choices(values), len(values)))
+                     % (key, show(label), _choices(values), len(values)))
 
 
 def _point_weight(point, key):
     weight = point.get("weight", 1.0)
-    if not _is_number(weight):
-        raise InputError("%s.weight: %s is not allowed; expected a finite number" % (key, _show(weight)))
+    if not is_number(weight):
+        raise InputError("%s.weight: %s is not allowed; expected a finite number" % (key, show(weight)))
     return weight
 
 
 # ---------------------------------------------------------------------------------------------
 
 
-def _is_number(value):
-    # JSON numbers: bool is an int in Python, and NaN/Infinity are not JSON.
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
 def _choices(names, limit=8):
     shown = ", ".join(json.dumps(name, ensure_ascii=False) for name in names[:limit])
     return shown + (", ... (%d in all)" % len(names) if len(names) > limit else "")
-
-
-def _show(value, limit=80):
-    """A value as JSON spells it, on one line, shortened."""
-    text = " ".join(json.dumps(value, ensure_ascii=False, default=repr).splitlines())
-    return text if len(text) <= limit else text[: limit - 3] + "..."
