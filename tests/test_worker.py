@@ -399,8 +399,8 @@ def bad_jobs(directory, good_document):
         ("finalize-without-model", document("finalize.json", dict(good, job_type="finalize_output",
                                                                  output_directory=str(directory / "empty"))),
          "workflow-1", "model_fit_info.json\" does not exist"),
-        ("not-supported-yet", document("caching.json", dict(good, job_type="dataset_caching")), "workflow-1",
-         "job type dataset_caching is not supported yet by this worker"),
+        ("not-supported-yet", document("standard.json", dict(good, job_type="standard_training")), "workflow-1",
+         "job type standard_training is not supported yet by this worker"),
     ], good_path
 
 
@@ -571,3 +571,139 @@ def test_detection_workflow(tmp_path, worker):
         for mine, theirs in zip(found[0], sensenet):
             assert mine["label"] == theirs["label"] and mine["score"] == pytest.approx(theirs["score"], abs=1e-5)
             assert np.allclose(mine["box"], theirs["box"], atol=1)
+
+
+def mixed_workflow(directory, count=60, **changes):
+    """Digit images with a numeric and a categorical column, and a 3-class objective: a
+    `.ser` cache `[image, numeric, categorical, objective]` and its workflow's documents."""
+    image_root = os.path.join(directory, "images")
+    points = write_digits(image_root, count)
+    rng = np.random.default_rng(4)
+    info_list = [{"index": 0, "type": "image"}, {"index": 1, "type": "numeric", "mean": 2.0, "stdev": 0.5},
+                 {"index": 3, "type": "categorical", "values": ["blue", "green", "red"]},
+                 {"index": 4, "type": "categorical", "values": CLASSES}]
+    numbers = rng.normal(size=count)
+    colours = rng.integers(-1, 3, size=count).astype(float)  # -1: missing
+    rows = Rows([[point["file"] for point in points], numbers, colours], None,
+                np.array([point["digit"] for point in points], float))
+    cache_file = os.path.join(directory, "mixed.ser")
+    write_ser(cache_file, Schema(info_list), rows)
+    jobs, document = image_workflow(directory, count=count, info_list=info_list, cache_file=cache_file,
+                                    image_root=image_root, logging_level=2, **changes)
+    jobs.update(write_jobs(directory, document, ("dataset_caching",)))
+    return jobs, document, rows
+
+
+def test_dataset_caching_projects_images_and_encodes_columns(tmp_path, worker):
+    from pyramid.data import reading
+    from pyramid.worker.outputs import load_image_network
+
+    jobs, document, rows = mixed_workflow(str(tmp_path), max_iterations=10)
+    _, trained = worker.job(jobs["image_training"])
+    assert "error" not in trained, trained
+    lines, result = worker.job(jobs["dataset_caching"])
+    assert "error" not in result, result
+    output = document["output_directory"]
+    assert set(result) == {"datasets", "full_data_size", "full_data_shape", "row_size", "tree_inputs", "job_time"}
+    assert result["datasets"] == [os.path.join(output, "full_dataset.npy")]
+    full = np.load(result["datasets"][0])
+    assert full.dtype == np.float32 and list(full.shape) == result["full_data_shape"] == [60, 128 + 1 + 3 + 3]
+    assert result["row_size"] == 4 * full.shape[1] and result["full_data_size"] == full.nbytes
+    assert result["tree_inputs"] == 0
+
+    # Image features: the trained image network's on each file, read as sensenet reads it.
+    built = load_image_network(os.path.join(output, "submodel_" + MODEL_ID))
+    from pyramid.importers import keras
+    features = keras.Model(built.keras_model.input, built.image_layers[-1].output)
+    for row in (0, 17, 59):
+        pixels = reading.read_image(os.path.join(document["image_root"], rows.inputs[0][row]), (16, 16), "crop")
+        assert np.allclose(features(pixels[None]).numpy()[0], full[row, :128], atol=1e-5)
+    assert np.allclose(full[:, 128], rows.inputs[1])
+    colours = rows.inputs[2]
+    assert np.array_equal(full[:, 129:132].argmax(axis=1)[colours >= 0], colours[colours >= 0])
+    assert not full[colours < 0, 129:132].any()  # missing: all zeros
+    assert np.array_equal(full[:, 132:].argmax(axis=1), rows.objective)
+
+    evaluation = np.load(os.path.join(output, "evaluation_dataset.npy"))
+    assert np.array_equal(evaluation, full)  # fewer than 4096 rows: all of them
+    importance = np.load(os.path.join(output, "importance_dataset.npy"))
+    assert importance.dtype == np.float32 and importance.shape == (60, 128 + 1 + 3 + 1)
+
+    progress = progress_values(lines)
+    rows_lines = [value for value in progress if "row_number" in value]
+    assert [value["row_number"] for value in rows_lines] == [1, 60]
+    assert list(rows_lines[0]) == ["total_rows_to_cache", "row_number", "job_id", "progress"]
+    assert [value["progress"] for value in rows_lines] == [0.0, 0.9]
+
+
+def tabular_cache(directory, count, seed=5):
+    """A `.ser` cache `[numeric, numeric, categorical, objective]` of `count` rows drawn from
+    scikit-learn's wine data (standardised numerics, a binned third column, the wine class)."""
+    from sklearn.datasets import load_wine
+
+    wine = load_wine()
+    rng = np.random.default_rng(seed)
+    picked = rng.integers(0, len(wine.target), count)
+    data = (wine.data - wine.data.mean(0)) / wine.data.std(0)
+    info_list = [{"index": 0, "type": "numeric", "mean": 0.0, "stdev": 1.0},
+                 {"index": 1, "type": "numeric", "mean": 0.0, "stdev": 1.0},
+                 {"index": 2, "type": "categorical", "values": ["low", "mid", "high"]},
+                 {"index": 3, "type": "categorical", "values": ["class_0", "class_1", "class_2"]}]
+    binned = np.digitize(data[picked, 6], [-0.5, 0.5]).astype(float)
+    rows = Rows([data[picked, 0], data[picked, 9], binned], None, wine.target[picked].astype(float))
+    cache_file = os.path.join(directory, "wine.ser")
+    write_ser(cache_file, Schema(info_list), rows)
+    return cache_file, info_list, rows
+
+
+def test_tabular_caching_samples_to_max_data_size_and_writes_subsets(tmp_path, worker):
+    cache_file, info_list, rows = tabular_cache(str(tmp_path), 3000)
+    width = 1 + 1 + 3 + 3
+    document = {"job_id": "c1", "job_type": "dataset_caching", "objective_type": "categorical",
+                "info_list": info_list, "cache_file": cache_file, "cache_rows": 3000, "is_search": False,
+                "max_data_size": 2000 * 4 * width, "parallelism": 4, "seed": 11,
+                "output_directory": str(tmp_path / "new" / "output")}
+    path = tmp_path / "caching.json"
+    path.write_text(json.dumps(document))
+    _, result = worker.job(str(path))
+    assert "error" not in result, result
+    full = np.load(result["datasets"][0])
+    assert full.shape == (2000, width)  # floor(max_data_size / row bytes) rows of the 3000
+    assert len(result["datasets"]) == 9  # 2000 rows > max_data_size / parallelism: 8 subsets
+    for index, subset_path in enumerate(result["datasets"][1:]):
+        assert subset_path.endswith("data_subset_%d.npy" % index)
+        subset = np.load(subset_path)
+        assert subset.shape == (500, width)
+        assert {tuple(row) for row in subset} <= {tuple(row) for row in full}
+    # The sampled rows are rows of the cache, encoded.
+    sources = np.stack([rows.inputs[0], rows.inputs[1]], axis=1).astype(np.float32)
+    distances = np.abs(full[:, None, :2] - sources[None]).max(axis=2).min(axis=1)
+    assert distances.max() == 0
+    importance = np.load(os.path.join(document["output_directory"], "importance_dataset.npy"))
+    assert importance.shape == (128, 1 + 1 + 3 + 1) and set(np.unique(importance[:, -1])) <= {0.0, 1.0, 2.0}
+
+
+def test_caching_with_trees_prepends_their_features(tmp_path, worker):
+    from pyramid.worker.trees import tree_feature_count
+
+    cache_file, info_list, rows = tabular_cache(str(tmp_path), 3000)
+    document = {"job_id": "t1", "job_type": "dataset_caching", "objective_type": "categorical",
+                "info_list": info_list, "cache_file": cache_file, "cache_rows": 3000, "tree_embedding": True,
+                "max_data_size": 2**30, "parallelism": 4, "seed": 11, "output_directory": str(tmp_path / "out")}
+    path = tmp_path / "caching.json"
+    path.write_text(json.dumps(document))
+    _, result = worker.job(str(path))
+    assert "error" not in result, result
+    trees = tree_feature_count(5, 3)
+    assert result["tree_inputs"] == trees == 3
+    full = np.load(result["datasets"][0])
+    assert full.shape == (3000, trees + 5 + 3)
+    probabilities = full[:, :trees]
+    assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)  # one window: class probabilities
+    forests = json.load(open(os.path.join(document["output_directory"], "trees.json")))
+    assert [window for window, _ in forests] == [[0, 5]] and len(forests[0][1]) == 8
+    importances = json.load(open(os.path.join(document["output_directory"], "tree_importances.json")))
+    assert len(importances) == trees
+    assert all(set(entry) <= {"0", "1", "2"} and abs(sum(entry.values()) - 1) < 1e-6 for entry in importances)
+    importance = np.load(os.path.join(document["output_directory"], "importance_dataset.npy"))
+    assert importance.dtype == np.float64 and importance.shape[1] == trees + 5 + 1

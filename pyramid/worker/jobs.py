@@ -10,7 +10,7 @@ its required keys to `pyramid.worker.settings.REQUIRED`).
 """
 
 from pyramid.errors import InputError
-from pyramid.worker import finalize_output, image_training
+from pyramid.worker import dataset_caching, finalize_output, image_training
 
 
 def not_supported_yet(job_type):
@@ -22,7 +22,7 @@ def not_supported_yet(job_type):
 
 JOB_TYPES = {
     "image_training": image_training.run,
-    "dataset_caching": not_supported_yet("dataset_caching"),
+    "dataset_caching": dataset_caching.run,
     "standard_training": not_supported_yet("standard_training"),
     "search_submodel": not_supported_yet("search_submodel"),
     "finalize_output": finalize_output.run,

@@ -33,10 +33,15 @@ def read_image_model(directory):
     """(fit info, the trained network's document with its weights) of a submodel directory
     written by `write_image_model`."""
     fit_info = read_json(os.path.join(directory, FIT_INFO), "the image model's fit info")
-    skeleton = read_json(os.path.join(directory, NETWORK), "the image model's network")
-    built = BuiltModel(skeleton)
+    return fit_info, load_image_network(directory).document_with_weights()
+
+
+def load_image_network(directory):
+    """The trained BuiltModel of a submodel directory written by `write_image_model`."""
+    read_json(os.path.join(directory, FIT_INFO), "the image model's fit info")  # it was completed
+    built = BuiltModel(read_json(os.path.join(directory, NETWORK), "the image model's network"))
     built.keras_model.load_weights(os.path.join(directory, WEIGHTS))
-    return fit_info, built.document_with_weights()
+    return built
 
 
 def read_json(path, what):
