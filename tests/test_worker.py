@@ -399,8 +399,8 @@ def bad_jobs(directory, good_document):
         ("finalize-without-model", document("finalize.json", dict(good, job_type="finalize_output",
                                                                  output_directory=str(directory / "empty"))),
          "workflow-1", "model_fit_info.json\" does not exist"),
-        ("not-supported-yet", document("standard.json", dict(good, job_type="standard_training")), "workflow-1",
-         "job type standard_training is not supported yet by this worker"),
+        ("standard-on-ser", document("standard.json", dict(good, job_type="standard_training")), "workflow-1",
+         "is not a dataset_caching .npy file"),
     ], good_path
 
 
@@ -707,3 +707,194 @@ def test_caching_with_trees_prepends_their_features(tmp_path, worker):
     assert all(set(entry) <= {"0", "1", "2"} and abs(sum(entry.values()) - 1) < 1e-6 for entry in importances)
     importance = np.load(os.path.join(document["output_directory"], "importance_dataset.npy"))
     assert importance.dtype == np.float64 and importance.shape[1] == trees + 5 + 1
+
+
+def test_mixed_workflow_with_trees_is_sensenets(tmp_path, worker):
+    """image_training, dataset_caching with trees, standard_training and finalize on an image, a
+    numeric and a categorical column: sensenet's predictions from the original inputs (image
+    paths, raw numbers, category names) equal the dense model's on the cached rows."""
+    from pyramid.importers import tf  # noqa: F401
+    from sensenet.models.wrappers import create_model
+
+    from pyramid.worker.outputs import read_dense_model
+    from pyramid.worker.trees import apply_trees
+
+    jobs, document, rows = mixed_workflow(
+        str(tmp_path), max_iterations=10, tree_embedding=True, job_id="standard-1",
+        layers=[{"type": "dense", "number_of_nodes": 16, "activation_function": "relu", "seed": 0,
+                 "weights": "glorot_uniform", "offset": "zeros"},
+                {"type": "dense", "number_of_nodes": 3, "activation_function": "softmax", "seed": 1,
+                 "weights": "glorot_uniform", "offset": "zeros"}])
+    _, image_result = worker.job(jobs["image_training"])
+    assert "error" not in image_result, image_result
+    dense_document = dict(document, job_type="standard_training",
+                          cache_file=os.path.join(document["output_directory"], "full_dataset.npy"),
+                          max_iterations=40)
+    jobs.update(write_jobs(str(tmp_path), dense_document, ("standard_training",)))
+    results = {}
+    for job_type in ("dataset_caching", "standard_training", "finalize_output"):
+        _, results[job_type] = worker.job(jobs[job_type])
+        assert "error" not in results[job_type], (job_type, results[job_type])
+    trained, result = results["standard_training"], results["finalize_output"]
+    assert trained["job_id"] == "standard-1" and trained["base_image_network"] is None
+    output = document["output_directory"]
+    fit_info = json.load(open(os.path.join(output, "submodel_standard-1", "model_fit_info.json")))
+    assert len(fit_info["importances"]) == 3 and abs(sum(fit_info["importances"]) - 1) < 1e-6
+    assert fit_info["preprocess"] == document["info_list"][:3]
+
+    final = json.load(open(result["final_model_path"]))
+    assert final["trees"] == json.load(open(os.path.join(output, "trees.json")))
+    assert final["image_network"]["metadata"]["outputs"] == 128
+    full = np.load(os.path.join(output, "full_dataset.npy"))
+    _, network = read_dense_model(os.path.join(output, "submodel_standard-1"))
+    from pyramid.nets.dense import DenseModel
+    ours = DenseModel(network["layers"], network["width"])
+    ours.keras_model.load_weights(os.path.join(output, "submodel_standard-1", "model_weights.h5"))
+    # pyramid's own prediction of a row: the stored forests' tree features (the cached ones of
+    # the rows the forests learnt on are cross-fitted), then the dense network.
+    trees = final["trees"]
+    inputs = full[:, results["dataset_caching"]["tree_inputs"]:-3]
+    features = np.concatenate([apply_trees(trees, inputs), inputs], axis=1)
+    expected = ours.keras_model.predict(features, verbose=0)
+    model = create_model(result["final_model_path"])
+    colours = ["blue", "green", "red"]
+    for row in range(0, 60, 7):
+        colour = rows.inputs[2][row]
+        # A row of the original values at info_list's indices (0, 1, 3): the image path, the
+        # number before standardising, the category name (None when missing).
+        point = [os.path.join(document["image_root"], rows.inputs[0][row]), float(rows.inputs[1][row] * 0.5 + 2.0),
+                 None, colours[int(colour)] if colour >= 0 else None]
+        assert np.allclose(np.ravel(model([point])), expected[row], atol=1e-5), row
+
+
+def dense_layers(outputs, activation, hidden=8, seed=0):
+    return [{"type": "dense", "number_of_nodes": hidden, "activation_function": "relu", "seed": seed,
+             "weights": "glorot_uniform", "offset": "zeros"},
+            {"type": "dense", "number_of_nodes": outputs, "activation_function": activation, "seed": seed + 1,
+             "weights": "glorot_uniform", "offset": "zeros"}]
+
+
+def tabular_document(tmp_path, cache_file, info_list, **changes):
+    document = {"job_id": "tabular", "objective_type": "categorical", "info_list": info_list,
+                "cache_file": cache_file, "cache_rows": 300, "is_search": False, "tree_embedding": False,
+                "max_data_size": 2**30, "parallelism": 2, "seed": 3, "output_directory": str(tmp_path / "out"),
+                "layers": dense_layers(3, "softmax"), "batch_size": 32, "learning_rate": 0.01,
+                "descent_algorithm": "adam", "loss_function": "crossentropy", "max_iterations": 60}
+    document.update(changes)
+    return document
+
+
+def run_jobs(worker, tmp_path, documents):
+    """Each (name, document) as a job; their results by name (failing on an error)."""
+    results = {}
+    for name, document in documents:
+        path = tmp_path / ("%s.json" % name)
+        path.write_text(json.dumps(document))
+        _, results[name] = worker.job(str(path))
+        assert "error" not in results[name], (name, results[name])
+    return results
+
+
+def own_predictions(layers, uses_trees, features_with_trees, trees, tree_columns, objective):
+    """pyramid's prediction of rows by one trained dense network: the stored forests' tree
+    features when it uses them, the network, numbers de-standardised."""
+    from pyramid.nets.dense import DenseModel
+    from pyramid.worker.trees import apply_trees
+
+    inputs = features_with_trees[:, tree_columns:]
+    features = np.concatenate([apply_trees(trees, inputs), inputs], axis=1) if uses_trees else inputs
+    model = DenseModel(layers, features.shape[1])
+    model.keras_model.set_weights([np.asarray(w, np.float32) for w in dense_weights(layers)])
+    outputs = model.keras_model.predict(features, verbose=0)
+    if objective["type"] == "numeric":
+        return outputs[:, 0] * objective["stdev"] + objective["mean"]
+    return outputs
+
+
+def dense_weights(layers):
+    return [array for layer in layers for array in (layer["weights"], layer["offset"])]
+
+
+def original_rows(rows, info_list):
+    """The cache's rows as a BigML row: numbers before standardising, category names."""
+    points = []
+    for index in range(len(rows)):
+        point = [None] * (max(entry["index"] for entry in info_list[:-1]) + 1)
+        for column, entry in zip(rows.inputs, info_list[:-1]):
+            value = column[index]
+            if entry["type"] == "numeric":
+                point[entry["index"]] = float(value * entry["stdev"] + entry["mean"])
+            else:
+                point[entry["index"]] = entry["values"][int(value)] if value >= 0 else None
+        points.append(point)
+    return points
+
+
+def test_tabular_search_is_sensenets(tmp_path, worker):
+    """dataset_caching for a search (trees), three search submodels (with and without trees),
+    finalize: the ensemble's predictions in sensenet equal the mean of pyramid's networks'."""
+    from pyramid.importers import tf  # noqa: F401
+    from sensenet.models.wrappers import create_model
+
+    cache_file, info_list, rows = tabular_cache(str(tmp_path), 300)
+    base = tabular_document(tmp_path, cache_file, info_list, is_search=True, model_fraction=0.5)
+    output = base["output_directory"]
+    full = os.path.join(output, "full_dataset.npy")
+    search = {"activation_function": "relu", "balance_objective": False, "dropout_rate": 0.0,
+              "largest_layer_size": 8, "learn_residuals": False, "number_of_layers": 2,
+              "topology": "plain"}
+    documents = [("caching", dict(base, job_type="dataset_caching"))]
+    for number, trees in enumerate((True, False, True)):
+        documents.append(("search%d" % number, dict(base, **search, job_type="search_submodel",
+                                                    job_id="s%d" % number, cache_file=full, tree_embedding=trees,
+                                                    seed=number, layers=dense_layers(3, "softmax", seed=number),
+                                                    mixup_alpha=0.2 if number == 2 else None)))
+    documents.append(("finalize", dict(base, job_type="finalize_output")))
+    results = run_jobs(worker, tmp_path, documents)
+    for number in range(3):
+        submodel = results["search%d" % number]
+        assert submodel["configuration_parameters"]["tree_embedding"] is (number != 1)
+        assert set(submodel["evaluation_metrics"]) == {"accuracy", "auc", "likelihood", "max_phi", "ndcg"}
+        evaluations = json.load(open(os.path.join(output, "submodel_s%d" % number, "evaluations.json")))
+        assert len(evaluations) == 128
+
+    final = json.load(open(results["finalize"]["final_model_path"]))
+    assert len(final["candidates"]) == 3 and len(final["networks"]) == 1  # int(0.5 * 3)
+    assert sorted(c["relative_value"] for c in final["candidates"])[-1] == final["candidates"][0]["relative_value"]
+    assert len(final["importances"]) == 3
+    tree_columns = results["caching"]["tree_inputs"]
+    cached = np.load(full)[:, :-3]
+    expected = np.mean([own_predictions(network["layers"], network["trees"], cached, final["trees"], tree_columns,
+                                        final["output_exposition"]) for network in final["networks"]], axis=0)
+    model = create_model(results["finalize"]["final_model_path"])
+    found = model(original_rows(rows, info_list))
+    assert np.abs(found - expected).max() < 1e-5
+
+
+def test_numeric_tabular_model_is_sensenets(tmp_path, worker):
+    from pyramid.importers import tf  # noqa: F401
+    from sensenet.models.wrappers import create_model
+
+    cache_file, info_list, rows = tabular_cache(str(tmp_path), 300)
+    # The objective becomes a number: the class index, standardised.
+    info_list[-1] = {"index": 3, "type": "numeric", "mean": 1.0, "stdev": 0.8}
+    rows.objective = (rows.objective - 1.0) / 0.8
+    write_ser(cache_file, Schema(info_list), rows)
+    base = tabular_document(tmp_path, cache_file, info_list, objective_type="numeric", job_id="n1",
+                            layers=dense_layers(1, "identity"), loss_function="mean_squared_error")
+    full = os.path.join(base["output_directory"], "full_dataset.npy")
+    results = run_jobs(worker, tmp_path, [
+        ("caching", dict(base, job_type="dataset_caching")),
+        ("training", dict(base, job_type="standard_training", cache_file=full)),
+        ("finalize", dict(base, job_type="finalize_output")),
+    ])
+    assert list(results["training"]["validation_metrics"]) == [
+        "mean_absolute_error", "mean_squared_error", "median_absolute_error", "r_squared", "spearman_r"]
+    final = json.load(open(results["finalize"]["final_model_path"]))
+    assert final["trees"] is None and final["image_network"] is None
+    from pyramid.worker.outputs import read_dense_model
+
+    _, network = read_dense_model(os.path.join(base["output_directory"], "submodel_n1"))
+    expected = own_predictions(network["layers"], False, np.load(full)[:, :-1], None, 0, final["output_exposition"])
+    found = np.ravel(create_model(results["finalize"]["final_model_path"])(original_rows(rows, info_list)))
+    assert np.abs(found - expected).max() < 1e-5

@@ -100,21 +100,23 @@ def test_required_keys_are_per_job_type():
     base = {"objective_type": "categorical", "info_list": [{"type": "image", "index": 0}],
             "output_directory": "/tmp"}
     with pytest.raises(InputError, match='missing required key "base_image_network"; image_training jobs'):
-        check_required(validate_document(base), "image_training")
+        check_required(validate_document(base), "image_training", base)
     detection = dict(base, objective_type="bounding_box", base_image_network="tinyyolov4",
                      image_training_type="randomly_initialize", input_image_shape=[64, 64, 3], image_root="/tmp",
                      batch_size=8, learning_rate=0.01, descent_algorithm="adam", max_data_size=1, seed=1,
                      image_training_data=[])
-    check_required(validate_document(detection), "image_training")  # no layers, loss or cache_file
+    check_required(validate_document(detection), "image_training", detection)  # no layers, loss or cache_file
     with pytest.raises(InputError, match='"cache_rows"'):
-        check_required(validate_document(dict(detection, image_training_data=None, cache_file="a.ser")),
-                       "image_training")
+        ser = dict(detection, image_training_data=None, cache_file="a.ser")
+        check_required(validate_document(ser), "image_training", ser)
     with pytest.raises(InputError, match='"base_image_network"; finalize_output'):
-        check_required(validate_document(base), "finalize_output")
-    with pytest.raises(InputError, match='"activation_function"; search_submodel'):
-        check_required(validate_document(dict(base, job_id="s", cache_file="x.npy", layers=[{"type": "dense"}],
-                                              batch_size=1, learning_rate=0.1, descent_algorithm="adam",
-                                              loss_function="crossentropy", seed=1)), "search_submodel")
+        check_required(validate_document(base), "finalize_output", base)
+    submodel = dict(base, job_id="s", cache_file="x.npy", layers=[{"type": "dense"}], batch_size=1,
+                    learning_rate=0.1, descent_algorithm="adam", loss_function="crossentropy", seed=1)
+    with pytest.raises(InputError, match='"activation_function"; search_submodel jobs echo'):
+        check_required(validate_document(submodel), "search_submodel", submodel)
+    echoed = dict({key: None for key in SEARCH_CONFIGURATION}, **submodel)
+    check_required(validate_document(echoed), "search_submodel", echoed)  # present, null allowed
 
 
 def test_search_configuration_is_echoed_with_its_types():

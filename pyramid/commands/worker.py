@@ -39,7 +39,7 @@ def run_job(path, protocol):
         job_id = job_id_of(document)
         job_type = job_type_of(document)
         settings = validate_document(document)
-        check_required(settings, job_type)
+        check_required(settings, job_type, document)
         report = JobReport(protocol, progress_id(settings, job_type), settings.logging_level)
         report.message("pyramid job beginning")
         result = JOB_TYPES[job_type](settings, document, report)

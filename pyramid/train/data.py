@@ -5,6 +5,7 @@ import numpy as np
 from pyramid.data.augment import Augmenter
 from pyramid.data.datasets import MemoryImages, evaluation_dataset, image_source, training_dataset
 from pyramid.data.holdout import missed_strata, split_holdout
+from pyramid.importers import tf
 from pyramid.objectives import make_objective
 
 EVALUATION_BATCH = 64
@@ -56,8 +57,21 @@ class TrainingData:
         """Keras' (inputs, targets, weights) batches for training the network of `document`."""
         return self.augmented_batches(stream, self.objective.keras_batches(document))
 
-    def holdout_images(self):
+    def holdout_batches(self):
+        """The holdout's network inputs, in batches, in holdout_rows order."""
         return evaluation_dataset(self.images, self.holdout_rows, EVALUATION_BATCH)
+
+    def sample_images(self):
+        """The images of a first augmented training batch (TensorBoard shows them)."""
+        try:
+            return next(iter(self.augmented_batches()))["image"]
+        except tf.errors.InvalidArgumentError:
+            self.raise_unreadable()
+            raise
+
+    def raise_unreadable(self):
+        """After a decoding failure while streaming: raise naming the file."""
+        self.images.raise_unreadable()
 
     def describe(self):
         where = "in memory" if self.in_memory else "read from disk each pass"

@@ -225,9 +225,9 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         if agreement.active:
             # Keras' predict would split the holdout over the workers; every worker scores it
             # all, calling the model directly.
-            outputs = predict_directly(evaluation_model, data.holdout_images())
+            outputs = predict_directly(evaluation_model, data.holdout_batches())
         else:
-            outputs = evaluation_model.predict(data.holdout_images(), verbose=0)
+            outputs = evaluation_model.predict(data.holdout_batches(), verbose=0)
         predictions = objective.predictions(outputs, data.holdout_rows, built.document)
         metrics = objective.metrics(predictions, data.holdout_truth, data.holdout_weights)
         return metrics, predictions
@@ -246,7 +246,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
         optimizer = training_optimizer(config, schedule, built.precision)
-        model.compile(optimizer=optimizer, loss=objective.loss(config.loss))
+        model.compile(optimizer=optimizer, loss=objective.loss(config.loss_function))
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         batches = data.training_batches(stream, built.document)
         model.fit(batches, epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)

@@ -113,6 +113,7 @@ def train_candidate(topology, method, index, data, config, chief, deadline, run_
     tensorboard = TensorBoard(
         os.path.join(config.output_directory, "tensorboard", result.directory) if chief else None
     )
+    tensorboard.images(data.sample_images())
     return fit_built(built, result, data, config, started, deadline, progress, tensorboard)
 
 
@@ -120,11 +121,10 @@ def fit_built(built, result, data, config, started, deadline, progress, tensorbo
     """Train a built candidate until `deadline` (its clock started at `started`), reporting
     to `progress` and `tensorboard`, which are closed at the end; fills and returns `result`."""
     try:
-        tensorboard.images(next(iter(data.augmented_batches()))["image"])
         fit_candidate(built, data, config, deadline, result, progress, tensorboard)
     except tf.errors.InvalidArgumentError:
         # A file whose header looked fine but whose body does not decode (streaming mode).
-        data.images.raise_unreadable()
+        data.raise_unreadable()
         raise
     finally:
         progress.close()

@@ -12,22 +12,30 @@ directory, `submodel_<base_image_network>_<image_training_type>/`, and writes in
 Each replaces an earlier one whole (`pyramid.worker.outputs`), so finalize can run again in
 the same directory; NaN or infinity anywhere is an error before anything is written.
 
-Searches and models with tabular inputs or trees are finalized by the next worker release.
+A model with other inputs or trees (`submodel_<job_id>/`, from standard_training) is its
+dense layers, `trees` (trees.json when it was trained with them) and `image_network` (the
+image model's, with an image column). A search (`is_search`) is every search submodel ranked
+by its worst-case rank score over the 128 resamples of its evaluations (`pyramid.worker.search`):
+the best `model_fraction` of them (at least one) as `networks`, every one as `candidates`.
 """
 
 import copy
+import glob
+import json
 import os
 
 from pyramid.errors import InputError
 from pyramid.evaluation import objective_for, predict
 from pyramid.worker import cache, outputs
-from pyramid.worker.settings import model_id
+from pyramid.worker.settings import SEARCH_CONFIGURATION, model_id
 from pyramid.worker.tfjs_export import write_tfjs
 
 WEIGHTS = "final_model_weights.h5"
 BUNDLE = "final_model_bundle.smbundle"
 TFJS = "final_model_js_export"
 FINAL_MODEL = "final_model.json"
+EVALUATIONS = "evaluations.json"
+TREES = "trees.json"
 SHORT_MODEL = "short_model.json"
 FIT_INFO_KEYS = ("class_index", "elapsed_time", "evaluation_metrics", "importances", "iterations",
                  "optypes", "output_exposition", "preprocess", "training_options", "validation_metrics",
@@ -40,17 +48,14 @@ def run(settings, document, report):
 
     report.message("Finalizing")
     schema = cache.Schema(settings.info_list, settings.instance_weights)
-    check_image_model(settings, schema)
-    directory = os.path.join(settings.output_directory, "submodel_" + model_id(settings))
-    fit_info, network = outputs.read_image_model(directory)
-    if fit_info.get("holdout_images") is None:
-        raise InputError("the image model in %s has no holdout images: its image_training job needs "
-                         '"return_holdout_images": true' % directory)
-    final = final_document(fit_info, network)
-
-    report.message("Creating holdout predictions", 0.1)
-    wrapper = sensenet_model(final)
-    final["holdout_image_predictions"] = holdout_predictions(final, wrapper, fit_info, settings)
+    if settings.is_search:
+        final = search_document(settings, schema)
+        wrapper = sensenet_model(final)
+    elif image_only(schema, settings):
+        final, wrapper = image_model_document(settings, report)
+    else:
+        final = dense_model_document(settings, schema)
+        wrapper = sensenet_model(final)
     outputs.check_finite(final, FINAL_MODEL)
     if settings.deepnet_version == "alpha":
         final = legacy_convert(final)
@@ -83,23 +88,95 @@ def run(settings, document, report):
     }
 
 
-def check_image_model(settings, schema):
-    if settings.is_search:
-        raise InputError("is_search: finalizing a search is not supported yet by this worker")
-    inputs = [entry["type"] for entry in schema.inputs]
-    if inputs != ["image"] or settings.tree_embedding:
-        raise InputError("info_list: finalizing a model with inputs %s%s is not supported yet by this "
-                         "worker (only one image input, without trees)"
-                         % (inputs, " and trees" if settings.tree_embedding else ""))
-    for key in ("base_image_network", "image_training_type"):
+def image_only(schema, settings):
+    """One image input and no trees: the image model is the final model."""
+    return [entry["type"] for entry in schema.inputs] == ["image"] and not settings.tree_embedding
+
+
+def image_model_document(settings, report):
+    """The image model of image_training, with sensenet's holdout predictions."""
+    for key in ("base_image_network", "image_training_type", "image_root"):
         if getattr(settings, key) is None:
             raise InputError('missing required key "%s"; finalize_output needs it to find the image model' % key)
+    directory = os.path.join(settings.output_directory, "submodel_" + model_id(settings))
+    fit_info, network = outputs.read_image_model(directory)
+    if fit_info.get("holdout_images") is None:
+        raise InputError("the image model in %s has no holdout images: its image_training job needs "
+                         '"return_holdout_images": true' % directory)
+    final = final_document(fit_info, network)
+    report.message("Creating holdout predictions", 0.1)
+    wrapper = sensenet_model(final)
+    final["holdout_image_predictions"] = holdout_predictions(final, wrapper, fit_info, settings)
+    return final, wrapper
+
+
+def dense_model_document(settings, schema):
+    """A standard_training model (`submodel_<job_id>`) with its trees and image network."""
+    if settings.job_id is None:
+        raise InputError('missing required key "job_id"; finalize_output needs the standard_training '
+                         "job's to find its model")
+    directory = os.path.join(settings.output_directory, "submodel_%s" % settings.job_id)
+    fit_info, network = outputs.read_dense_model(directory)
+    final = final_document(fit_info, network)
+    final["trees"] = read_trees(settings) if network["uses_trees"] else None
+    final["image_network"] = image_network(settings, schema)
+    return final
+
+
+def search_document(settings, schema):
+    """A search's ensemble: the best submodels by their worst-case rank over the resamples."""
+    from pyramid.worker import search
+
+    found = sorted(glob.glob(os.path.join(settings.output_directory, "submodel_*", EVALUATIONS)))
+    if not found:
+        raise InputError("is_search: no search submodel in %s has evaluations.json; run the "
+                         "search_submodel jobs first" % json.dumps(settings.output_directory))
+    models = {}
+    for path in found:
+        directory = os.path.dirname(path)
+        fit_info, network = outputs.read_dense_model(directory)
+        models[directory] = (fit_info, network, outputs.read_json(path, "the evaluations"))
+    ranking, kept = search.rank_models({key: value[2] for key, value in models.items()}, settings.model_fraction)
+    first = models[kept[0]][0]
+    final = {key: copy.deepcopy(first.get(key)) for key in ("class_index", "optypes", "output_exposition",
+                                                              "preprocess", "weight_index")}
+    final["networks"] = [{"layers": models[key][1]["layers"], "trees": models[key][1]["uses_trees"]} for key in kept]
+    final["candidates"] = [candidate(models[key][0], value) for key, value in ranking]
+    final["importances"] = search.mean_importances([models[key][0]["importances"] for key in kept])
+    final["validation_metrics"] = search.combined_metrics([models[key][0]["evaluation_metrics"] for key in kept])
+    uses_trees = any(network["trees"] for network in final["networks"])
+    final["trees"] = read_trees(settings) if uses_trees else None
+    final["image_network"] = image_network(settings, schema)
+    return final
+
+
+def candidate(fit_info, relative_value):
+    options = fit_info["training_options"]
+    return {
+        "relative_value": relative_value,
+        "evaluation_metrics": fit_info["evaluation_metrics"],
+        "iterations": fit_info["iterations"],
+        "elapsed_time": fit_info["elapsed_time"],
+        "configuration_parameters": {key: options.get(key) for key in SEARCH_CONFIGURATION},
+    }
+
+
+def read_trees(settings):
+    return outputs.read_json(os.path.join(settings.output_directory, TREES), "the tree embedding")
+
+
+def image_network(settings, schema):
+    """The trained image network of the workflow, or None without an image column."""
+    if not schema.image_positions:
+        return None
+    directory = os.path.join(settings.output_directory, "submodel_" + model_id(settings))
+    return outputs.load_image_network(directory).document_with_weights()["image_network"]
 
 
 def final_document(fit_info, network):
     """The deepnet JSON: the fit info's keys, then the trained network."""
-    final = {key: copy.deepcopy(fit_info.get(key)) for key in FIT_INFO_KEYS}
-    final.update({"layers": network["layers"], "trees": None, "image_network": network["image_network"]})
+    final = {key: copy.deepcopy(fit_info[key]) for key in FIT_INFO_KEYS if key in fit_info}
+    final.update({"layers": network["layers"], "trees": None, "image_network": network.get("image_network")})
     return final
 
 

@@ -9,21 +9,13 @@ Adding a job type is writing its module with a `run` function and adding one lin
 its required keys to `pyramid.worker.settings.REQUIRED`).
 """
 
-from pyramid.errors import InputError
-from pyramid.worker import dataset_caching, finalize_output, image_training
-
-
-def not_supported_yet(job_type):
-    def run(settings, document, report):
-        raise InputError("job type %s is not supported yet by this worker" % job_type)
-
-    return run
+from pyramid.worker import dataset_caching, dense_training, finalize_output, image_training
 
 
 JOB_TYPES = {
     "image_training": image_training.run,
     "dataset_caching": dataset_caching.run,
-    "standard_training": not_supported_yet("standard_training"),
-    "search_submodel": not_supported_yet("search_submodel"),
+    "standard_training": dense_training.run_standard,
+    "search_submodel": dense_training.run_search,
     "finalize_output": finalize_output.run,
 }

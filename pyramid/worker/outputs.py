@@ -44,6 +44,18 @@ def load_image_network(directory):
     return built
 
 
+def read_dense_model(directory):
+    """(fit info, the trained dense network: {"layers" with weights, "uses_trees", "width"})
+    of a submodel directory written by standard or search training."""
+    from pyramid.nets.dense import DenseModel
+
+    fit_info = read_json(os.path.join(directory, FIT_INFO), "the model's fit info")
+    network = read_json(os.path.join(directory, NETWORK), "the model's network")
+    model = DenseModel(network["layers"], network["width"])
+    model.keras_model.load_weights(os.path.join(directory, WEIGHTS))
+    return fit_info, dict(network, **model.document_with_weights())
+
+
 def read_json(path, what):
     try:
         with open(path, encoding="utf-8") as stream:

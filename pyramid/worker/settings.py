@@ -140,7 +140,7 @@ REQUIRED = {
     "image_training": IMAGE_MODEL + TRAINING + ("max_data_size",),
     "dataset_caching": ("cache_file", "cache_rows", "max_data_size", "parallelism", "seed"),
     "standard_training": ("job_id", "cache_file") + TRAINING,
-    "search_submodel": ("job_id", "cache_file") + TRAINING + SEARCH_CONFIGURATION,
+    "search_submodel": ("job_id", "cache_file") + TRAINING,
     "finalize_output": (),
 }
 ALWAYS = ("objective_type", "info_list", "output_directory")
@@ -174,11 +174,17 @@ def validate_document(document):
         raise InputError(translate(error, given, JobSettings, not_a_key=" it is not a job document key")) from None
 
 
-def check_required(settings, job_type):
-    """An InputError naming the first key `job_type` needs that the document lacks."""
+def check_required(settings, job_type, document):
+    """An InputError naming the first key `job_type` needs that the document lacks. A search
+    submodel's configuration keys must be present, null allowed (mixup_alpha null: none)."""
     for key in required_keys(settings, job_type):
         if getattr(settings, key) is None:
             raise InputError('missing required key "%s"; %s jobs need it' % (key, job_type))
+    if job_type == "search_submodel":
+        for key in SEARCH_CONFIGURATION:
+            if key not in document:
+                raise InputError('missing required key "%s"; search_submodel jobs echo their 14 configuration '
+                                 "keys (null is allowed)" % key)
 
 
 def required_keys(settings, job_type):

@@ -245,3 +245,36 @@ def _pick(rows, strata, count, rng):
         spread = (np.arange(len(members)) + rng.random(len(members))) / len(members)
         keys[members[rng.permutation(len(members))]] = spread
     return np.sort(rows[np.argsort(keys, kind="stable")[:count]])
+
+
+def apply_trees(trees_json, features):
+    """float32 [rows, tree features]: what sensenet's tree op computes from `trees.json` on
+    preprocessed feature rows (float32 comparisons, `x <= threshold` goes left, each forest
+    the mean of its trees' leaves), in numpy. It is how pyramid predicts a new row with trees:
+    the cached tree columns of the rows the forests learnt on are cross-fitted instead."""
+    features = np.asarray(features, np.float32)
+    blocks = []
+    for (start, end), forest in trees_json:
+        window = features[:, start:end]
+        blocks.append(np.mean([_tree_leaves(tree, window) for tree in forest], axis=0, dtype=np.float64))
+    return np.concatenate(blocks, axis=1).astype(np.float32) if blocks else np.zeros((len(features), 0), np.float32)
+
+
+def _tree_leaves(node, window):
+    """The leaf vector each row of `window` reaches in one tree."""
+    if node[1] is None:
+        return np.tile(np.asarray(node[0], np.float32), (len(window), 1))
+    feature, threshold, left, right = node
+    goes_left = window[:, feature] <= np.float32(threshold)
+    result = np.empty((len(window), _leaf_width(node)), np.float32)
+    if goes_left.any():
+        result[goes_left] = _tree_leaves(left, window[goes_left])
+    if (~goes_left).any():
+        result[~goes_left] = _tree_leaves(right, window[~goes_left])
+    return result
+
+
+def _leaf_width(node):
+    while node[1] is not None:
+        node = node[2]
+    return len(node[0])
