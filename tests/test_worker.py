@@ -731,7 +731,7 @@ def test_mixed_workflow_with_trees_is_sensenets(tmp_path, worker):
                           cache_file=os.path.join(document["output_directory"], "full_dataset.npy"),
                           max_iterations=40)
     jobs.update(write_jobs(str(tmp_path), dense_document, ("standard_training",)))
-    results = {}
+    results = {"image_training": image_result}
     for job_type in ("dataset_caching", "standard_training", "finalize_output"):
         _, results[job_type] = worker.job(jobs[job_type])
         assert "error" not in results[job_type], (job_type, results[job_type])
@@ -758,13 +758,19 @@ def test_mixed_workflow_with_trees_is_sensenets(tmp_path, worker):
     expected = ours.keras_model.predict(features, verbose=0)
     model = create_model(result["final_model_path"])
     colours = ["blue", "green", "red"]
-    for row in range(0, 60, 7):
-        colour = rows.inputs[2][row]
-        # A row of the original values at info_list's indices (0, 1, 3): the image path, the
-        # number before standardising, the category name (None when missing).
-        point = [os.path.join(document["image_root"], rows.inputs[0][row]), float(rows.inputs[1][row] * 0.5 + 2.0),
-                 None, colours[int(colour)] if colour >= 0 else None]
-        assert np.allclose(np.ravel(model([point])), expected[row], atol=1e-5), row
+    # Rows of the original values at info_list's indices (0, 1, 3): the image path, the number
+    # before standardising, the category name (None when missing).
+    points = [[os.path.join(document["image_root"], rows.inputs[0][row]), float(rows.inputs[1][row] * 0.5 + 2.0),
+               None, colours[int(rows.inputs[2][row])] if rows.inputs[2][row] >= 0 else None] for row in range(60)]
+    found = np.asarray(model(points))
+    report_figures("image + numeric + categorical with trees", results, np.abs(found - expected).max())
+    assert np.abs(found - expected).max() < 1e-5
+
+
+def report_figures(workflow, results, difference):
+    """Shown with `pytest -s`: each job's time and the largest difference from sensenet."""
+    times = ", ".join("%s %.2f s" % (name, result["job_time"]) for name, result in results.items())
+    print("\n%s: %s; largest difference from sensenet %.3g" % (workflow, times, difference))
 
 
 def dense_layers(outputs, activation, hidden=8, seed=0):
@@ -868,6 +874,7 @@ def test_tabular_search_is_sensenets(tmp_path, worker):
                                         final["output_exposition"]) for network in final["networks"]], axis=0)
     model = create_model(results["finalize"]["final_model_path"])
     found = model(original_rows(rows, info_list))
+    report_figures("tabular search", results, np.abs(found - expected).max())
     assert np.abs(found - expected).max() < 1e-5
 
 
@@ -897,4 +904,27 @@ def test_numeric_tabular_model_is_sensenets(tmp_path, worker):
     _, network = read_dense_model(os.path.join(base["output_directory"], "submodel_n1"))
     expected = own_predictions(network["layers"], False, np.load(full)[:, :-1], None, 0, final["output_exposition"])
     found = np.ravel(create_model(results["finalize"]["final_model_path"])(original_rows(rows, info_list)))
+    report_figures("numeric objective", results, np.abs(found - expected).max())
     assert np.abs(found - expected).max() < 1e-5
+
+
+def test_instance_weights_travel_from_the_cache_to_training(tmp_path, worker):
+    cache_file, info_list, rows = tabular_cache(str(tmp_path), 300)
+    weights = np.where(rows.objective == 2, 5.0, 1.0)  # class_2 rows count five times
+    info_list = info_list[:-1] + [{"index": 4, "type": "numeric"}, dict(info_list[-1], index=5)]
+    rows = Rows(rows.inputs, weights, rows.objective)
+    write_ser(cache_file, Schema(info_list, instance_weights=True), rows)
+    base = tabular_document(tmp_path, cache_file, info_list, instance_weights=True, job_id="w1",
+                            class_weights=[["class_0", 2.0]])
+    full = os.path.join(base["output_directory"], "full_dataset.npy")
+    results = run_jobs(worker, tmp_path, [
+        ("caching", dict(base, job_type="dataset_caching")),
+        ("training", dict(base, job_type="standard_training", cache_file=full)),
+        ("finalize", dict(base, job_type="finalize_output")),
+    ])
+    cached = np.load(full)
+    assert cached.shape == (300, 1 + 1 + 3 + 1 + 3)
+    assert np.array_equal(cached[:, 5], weights.astype(np.float32))  # the weight column, before the objective
+    final = json.load(open(results["finalize"]["final_model_path"]))
+    assert final["weight_index"] == 3 and final["class_index"] == 4
+    assert [entry["index"] for entry in final["preprocess"]] == [0, 1, 2]
