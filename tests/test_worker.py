@@ -534,6 +534,7 @@ def test_worker_version():
     assert finished.stdout.startswith("Pyramid ")
 
 
+@pytest.mark.slow  # about 100 s; the image workflows above cover the same jobs
 def test_detection_workflow(tmp_path, worker):
     """A bounding_box job: `{file, boxes}` points from a `.json` cache_file, a YOLO network,
     and a final model whose detections in sensenet are the holdout predictions written. (Ten

@@ -98,6 +98,21 @@ class Schema:
     def output_exposition(self):
         return {key: copy.deepcopy(value) for key, value in self.objective.items() if key != "index"}
 
+    def input_widths(self, image_width=None):
+        """The width of each input column once encoded: 1 for a number, one per value for a
+        category (one-hot), `image_width` features for an image."""
+        def width(entry):
+            if entry["type"] == IMAGE:
+                return image_width
+            return len(entry["values"]) if entry["type"] == CATEGORICAL else 1
+
+        return [width(entry) for entry in self.inputs]
+
+    @property
+    def objective_width(self):
+        """Columns of the encoded objective: one per class, or one number."""
+        return len(self.objective["values"]) if self.objective["type"] == CATEGORICAL else 1
+
     @property
     def optypes(self):
         return [entry["type"] for entry in self.entries]

@@ -25,17 +25,9 @@ EVALUATION_BATCH = 256
 
 
 def input_widths(settings, schema):
-    """The expanded width of each input column of `info_list`; an image column's is its
-    image model's feature width (read from the network image_training stored)."""
-    widths = []
-    for entry in schema.inputs:
-        if entry["type"] == cache.IMAGE:
-            widths.append(image_feature_width(settings))
-        elif entry["type"] == cache.CATEGORICAL:
-            widths.append(len(entry["values"]))
-        else:
-            widths.append(1)
-    return widths
+    """The encoded width of each input column of `info_list`; an image column's is its image
+    model's feature width (read from the network image_training stored)."""
+    return schema.input_widths(image_feature_width(settings) if schema.image_positions else None)
 
 
 def image_feature_width(settings):
@@ -54,7 +46,7 @@ class CachedColumns:
 
     def __init__(self, path, settings, schema, widths, use_trees):
         matrix = read_matrix(path)
-        classes = len(schema.objective["values"]) if schema.objective["type"] == cache.CATEGORICAL else 1
+        classes = schema.objective_width
         weight_columns = 1 if schema.instance_weights else 0
         self.tree_columns = matrix.shape[1] - sum(widths) - weight_columns - classes
         if self.tree_columns < 0:

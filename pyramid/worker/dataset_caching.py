@@ -49,7 +49,7 @@ def run(settings, document, report):
     schema = cache.Schema(settings.info_list, settings.instance_weights)
     rows = cache.read_ser(settings.cache_file, schema, settings.cache_rows)
     projector = ImageProjector(settings) if schema.image_positions else None
-    widths = column_widths(schema, projector)
+    widths = schema.input_widths(projector.width if projector else None)
     with_trees = bool(settings.tree_embedding or settings.is_search)
     kept = sample_rows(len(rows), row_bytes(schema, widths, with_trees, settings), settings)
 
@@ -99,31 +99,13 @@ class ImageProjector:
         return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros((0, self.width), np.float32)
 
 
-def column_widths(schema, projector):
-    """The expanded width of each input column."""
-    widths = []
-    for entry in schema.inputs:
-        if entry["type"] == cache.IMAGE:
-            widths.append(projector.width)
-        elif entry["type"] == cache.CATEGORICAL:
-            widths.append(len(entry["values"]))
-        else:
-            widths.append(1)
-    return widths
-
-
-def objective_width(schema):
-    objective = schema.objective
-    return len(objective["values"]) if objective["type"] == cache.CATEGORICAL else 1
-
-
 def row_bytes(schema, widths, with_trees, settings):
     """float32 bytes of one cached row, tree features included when there will be some."""
     from pyramid.worker import trees
 
-    width = sum(widths) + (1 if schema.instance_weights else 0) + objective_width(schema)
+    width = sum(widths) + (1 if schema.instance_weights else 0) + schema.objective_width
     if with_trees:
-        width += trees.tree_feature_count(sum(widths), objective_width(schema), settings.tree_inputs)
+        width += trees.tree_feature_count(sum(widths), schema.objective_width, settings.tree_inputs)
     return 4 * width
 
 
@@ -193,7 +175,7 @@ def add_trees(settings, schema, inputs, objective, widths):
     tree_importances.json written. Returns (inputs with trees, number of tree features)."""
     from pyramid.worker import trees
 
-    classes = objective_width(schema)
+    classes = schema.objective_width
     target = objective.argmax(axis=1) if schema.objective["type"] == cache.CATEGORICAL else objective[:, 0]
     embedding = trees.learn_tree_embedding(inputs, target, schema.objective["type"], classes, settings.seed,
                                            settings.tree_inputs)
