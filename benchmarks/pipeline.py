@@ -16,8 +16,10 @@ One configuration (the last line is `images/s: X`):
 `--augmentations` is `none`, `all`, or a comma list of names (aliases such as
 `flip_horizontal` allowed).
 
-The table (`--table`, same image arguments): no augmentation, each of the sixteen alone, all
-sixteen, and a per-image `tf.py_function` reference doing the same sixteen with numpy/Pillow
+The table (`--table`, same image arguments): first the machine's limit for these files (read,
+decode, nearest resize, batch and cast in tf.data, nothing else; every row's ratio is to it),
+then no augmentation, each of the sixteen alone, all sixteen, and a per-image `tf.py_function`
+reference doing the same sixteen with numpy/Pillow
 (`benchmarks/reference_augment.py`) on unbatched images before `.batch()`. Every
 configuration is measured `--repeats` times, in alternating order (forwards, backwards, ...),
 and its best run is reported, since on a shared machine noise only ever slows a run down.
@@ -52,6 +54,7 @@ from reference_augment import ReferenceAugmenter  # noqa: E402
 RESCALE_TYPE = "crop"
 SEED = 1
 REFERENCE = "py_function reference (all 16)"
+LIMIT = "decode only (the limit)"
 
 
 # Inputs ------------------------------------------------------------------------------------
@@ -99,6 +102,21 @@ class Inputs:
         decoders = [reading.choose_decoder(path) for path in self.paths]
         images = datasets.FileImages(self.paths, decoders, self.shape_hw, RESCALE_TYPE)
         return self.dataset(images, Augmenter(parameters, SEED) or None)
+
+    def limit(self):
+        """The machine's limit for these files: read, decode, nearest resize, batch, cast, in
+        tf.data and nothing else (no rescale rule, no targets, no augmentation)."""
+        paths = tf.constant(self.paths)
+        size = list(self.shape_hw)
+
+        def read(index):
+            contents = tf.io.read_file(tf.gather(paths, index))
+            image = tf.io.decode_image(contents, channels=3, expand_animations=False)
+            return tf.image.resize(image, size, method="nearest")
+
+        order = datasets.shuffled_rows(self.rows, SEED)
+        batches = order.map(read, num_parallel_calls=datasets.PARALLEL_CALLS).batch(self.batch_size, drop_remainder=True)
+        return datasets.finish(batches.map(lambda images: (tf.cast(images, tf.float32),)))
 
     def reference(self, parameters):
         """Same reading, batching and targets; augmentation per image with tf.py_function."""
@@ -160,7 +178,7 @@ def measure(dataset, batches, warmup):
 def table_configurations(inputs):
     """[(label, build)]: none, each augmentation alone, all sixteen, the reference."""
     everything = parse_augmentations("all")
-    rows = [("none", lambda: inputs.engine({}))]
+    rows = [(LIMIT, inputs.limit), ("none", lambda: inputs.engine({}))]
     for name in settings.NAMES:
         rows.append((name, lambda name=name: inputs.engine({name: everything[name]})))
     rows.append(("all 16", lambda: inputs.engine(everything)))
@@ -211,12 +229,12 @@ def print_table(runs, args, image_count):
              args.batches, args.warmup, args.repeats))
     print("after the runs: %s" % load_average())
     print()
-    print("| configuration | images/s (best) | runs (images/s) | vs none | CPU ms/image (least) | CPU vs none |")
+    print("| configuration | images/s (best) | runs (images/s) | vs limit | CPU ms/image (least) | CPU vs limit |")
     print("|---|---:|---|---:|---:|---:|")
     for label, values in runs.items():
         spread = " / ".join("%.0f" % run.rate for run in values)
         print("| %s | %.1f | %s | %.2f | %.2f | %.2f |" % (
-            label, rate[label], spread, rate[label] / rate["none"], cpu[label], cpu[label] / cpu["none"]))
+            label, rate[label], spread, rate[label] / rate[LIMIT], cpu[label], cpu[label] / cpu[LIMIT]))
     print()
     print("all 16 (batched graph) vs %s: %.2fx the images/s, %.2fx less CPU per image" % (
         REFERENCE, rate["all 16"] / rate[REFERENCE], cpu[REFERENCE] / cpu["all 16"]))

@@ -36,6 +36,7 @@ class MemoryImages:
 
     def __init__(self, paths, decoders, shape_hw, rescale_type):
         self.paths = list(paths)
+        self.padded = rescale_type == "pad"
         pixels, content, fill = decode_all(self.paths, decoders, shape_hw, rescale_type)
         self.pixels = tf.constant(pixels)
         self.content_hw = tf.constant(content)
@@ -49,6 +50,7 @@ class MemoryImages:
                 tf.gather(self.pixels, rows),
                 tf.gather(self.content_hw, rows),
                 tf.gather(self.fill, rows),
+                self.padded,
             )
 
         batched = indices.batch(batch_size, drop_remainder=drop_remainder)
@@ -66,6 +68,7 @@ class FileImages:
         self.decoders = list(decoders)
         self.shape_hw = shape_hw
         self.rescale_type = rescale_type
+        self.padded = rescale_type == "pad"
         self.read = file_reader(self.paths, self.decoders, shape_hw, rescale_type)
 
     def batches(self, indices, batch_size, drop_remainder):
@@ -73,7 +76,7 @@ class FileImages:
             return self.read(row), row
 
         def assemble(parts, rows):
-            return {"image": reading.fill_padding(*parts), "row": rows}
+            return {"image": reading.fill_padding(*parts, padded=self.padded), "row": rows}
 
         elements = indices.map(read, num_parallel_calls=PARALLEL_CALLS)
         batched = elements.batch(batch_size, drop_remainder=drop_remainder)

@@ -195,9 +195,14 @@ def _parts(pixels, shape_hw, content_hw, fill):
     return pixels, tf.cast(content_hw, tf.int32), tf.cast(fill, tf.float32)
 
 
-def fill_padding(pixels, content_hw, fill):
-    """float32 images from the parts `rescale` returns; works on one image or a batch."""
+def fill_padding(pixels, content_hw, fill, padded=True):
+    """float32 images from the parts `rescale` returns; works on one image or a batch.
+
+    `padded=False` (rescale types other than "pad", whose content fills the image) only
+    casts: the mask below costs as much as the cast and changes nothing then."""
     images = tf.cast(pixels, tf.float32)
+    if not padded:
+        return images
     batched = len(pixels.shape) == 4
     if not batched:
         images, content_hw, fill = images[None], content_hw[None], fill[None]
