@@ -43,7 +43,9 @@ import time
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)  # reference_augment
+sys.path.insert(0, os.path.dirname(HERE))  # this checkout's pyramid, not an installed copy
 
 from pyramid.data import augmentation_settings as settings  # noqa: E402
 from pyramid.data import datasets, reading  # noqa: E402

@@ -368,6 +368,26 @@ def test_flips_and_inversion_are_exact(name, flipped):
     assert 16 < other.sum() < 48
 
 
+def test_flips_alone_reverse_exactly_what_the_resampling_gives():
+    """With only flips active the batch is reversed, not resampled: the same pixels, and the
+    boxes still move with them."""
+    from pyramid.data.augment import Draws, project
+
+    images = tf.constant(photo_crops(16, 40, 56, seed=21))
+    augmenter = Augmenter({"horizontal_flip": 1.0, "vertical_flip": 1.0}, seed=3)
+    assert augmenter.only_flips and not Augmenter({"horizontal_flip": 1.0, "zoom": 0.1}, 3).only_flips
+    _, inverse = augmenter.geometry(Draws(3, 7, 16), 40, 56)
+    resampled = project(images, inverse).numpy()
+    reversed_ = augmenter(images, 7).numpy()
+    assert np.abs(reversed_ - resampled).max() < 1e-3
+    boxes = tf.constant([[[4.0, 6.0, 20.0, 30.0]]] * 16)
+    _, moved, kept = augmenter(images, 7, boxes=boxes)
+    mirrored = np.isclose(reversed_, images.numpy()[:, :, ::-1], atol=1e-4).reshape(16, -1).all(axis=1)
+    assert mirrored.any()  # seed 3, batch 7: some images only mirrored left to right
+    np.testing.assert_allclose(moved.numpy()[mirrored, 0], [[56 - 20, 6, 56 - 4, 30]] * mirrored.sum(), atol=1e-3)
+    assert kept.numpy().all()
+
+
 # 4. Augmentations of probability 0.5 fire about half the time --------------------------------
 
 # (name, n, expected fraction of images changed): tint changes an image only if at least one
