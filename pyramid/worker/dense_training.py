@@ -34,7 +34,7 @@ from pyramid.train.records import TensorBoard
 from pyramid.train.run import fit_built
 from pyramid.worker import cache, outputs
 from pyramid.worker.cached_rows import CachedColumns, CachedRows, input_widths, objective_for
-from pyramid.worker.image_training import NO_TIME_LIMIT, class_weight_per_row, stop_message
+from pyramid.worker.training_job import class_weight_per_row, deadline, stop_message
 from pyramid.worker.metrics import for_backend
 from pyramid.worker.progress import TrainingProgress
 from pyramid.worker.settings import configuration_parameters
@@ -66,14 +66,14 @@ def run(settings, document, report, search):
 
     report.message("Creating TF model...")
     keras.backend.clear_session()
-    deadline = report.started + (settings.max_training_time or NO_TIME_LIMIT)
+    until = deadline(report, settings)
     with devices.choose_strategy().scope():
         keras.utils.set_random_seed(settings.seed)
         model = DenseModel(settings.layers, columns.features.shape[1], settings.seed)
         result = CandidateResult("dense", METHOD)
         report.message("Fitting with learning rate %f..." % settings.learning_rate)
         progress = TrainingProgress(report, data.objective.name, settings, for_backend)
-        fit_built(model, result, data, settings, report.started, deadline, progress, TensorBoard(None))
+        fit_built(model, result, data, settings, report.started, until, progress, TensorBoard(None))
         report.message(stop_message(result, settings), report.last_progress)
         metrics = for_backend(result.metrics)
         evaluation = evaluate(settings, schema, widths, model, columns.uses_trees) if search else None

@@ -27,7 +27,6 @@ import numpy as np
 from pyramid.config import TrainConfig, validate_train_config
 from pyramid.errors import ConfigError, InputError
 from pyramid.importers import keras
-from pyramid.settings.messages import show
 from pyramid.train import devices, optimizer_settings
 from pyramid.train.data import TrainingData
 from pyramid.train.fit import CandidateResult
@@ -39,6 +38,9 @@ from pyramid.worker import cache, outputs
 from pyramid.worker.metrics import for_backend
 from pyramid.worker.progress import TrainingProgress
 from pyramid.worker.settings import image_network, model_id
+from pyramid.worker.training_job import (
+    NO_TIME_LIMIT, class_weight_per_row, deadline, stop_message,
+)
 
 # pyramid_train keys a job document gives as they are (the others are built here).
 SHARED_KEYS = tuple(
@@ -47,13 +49,6 @@ SHARED_KEYS = tuple(
                    "image_network_candidates", "max_total_time", "balance_objective",
                    "precision", "pretrained_weights_directory")
 )
-# Without max_training_time a job has no time limit: its other stopping rules end it.
-NO_TIME_LIMIT = 10.0**9
-STOP_MESSAGES = {
-    "holdout stopped improving": "Maximum improvement checks  (%(checks)d >= %(patience)d) reached",
-    "time budget used": "Maximum total training time  (%(elapsed).1f > %(budget)s) reached",
-    "max_iterations reached": "Maximum iterations (%(iterations)d >= %(max_iterations)s) reached",
-}
 
 
 def run(settings, document, report):
@@ -71,7 +66,7 @@ def run(settings, document, report):
 
     report.message("Creating TF model...")
     keras.backend.clear_session()
-    deadline = report.started + (settings.max_training_time or NO_TIME_LIMIT)
+    until = deadline(report, settings)
     strategy = devices.choose_strategy()
     with strategy.scope():
         keras.utils.set_random_seed(config.seed)
@@ -79,11 +74,11 @@ def run(settings, document, report):
         built = build_candidate(topology, method, data, config)
         result = CandidateResult(topology, method)
         result.parameters = built.keras_model.count_params()
-        result.time_budget = deadline - report.started
+        result.time_budget = until - report.started
         report.message("Fitting image model...")
         report.message("Fitting with learning rate %f..." % config.learning_rate)
         progress = TrainingProgress(report, data.objective.name, settings, for_backend)
-        fit_built(built, result, data, config, report.started, deadline, progress, TensorBoard(None))
+        fit_built(built, result, data, config, report.started, until, progress, TensorBoard(None))
         report.message(stop_message(result, settings), report.last_progress)
         metrics = for_backend(result.metrics)
         # In the strategy's scope: the replicas' batch-norm statistics are averaged on saving.
@@ -170,20 +165,6 @@ def training_points(settings, schema, report):
     return [{"file": files[i], "label": labels[i], "weight": float(weights[i]), "row": int(i)} for i in kept]
 
 
-def class_weight_per_row(class_weights, classes, class_ids):
-    """Each row's class weight: given ones for the listed classes, 1 for the others, all
-    normalised to sum 1 as before (only their ratios matter: rows' weights are relative)."""
-    per_class = np.ones(len(classes))
-    for index, pair in enumerate(class_weights):
-        if not (len(pair) == 2 and pair[0] in classes and isinstance(pair[1], (int, float))
-                and not isinstance(pair[1], bool) and pair[1] > 0):
-            raise InputError("class_weights[%d]: %s is not allowed; expected [class name, weight > 0] "
-                             "with a class of %s" % (index, show(pair), show(classes)))
-        per_class[classes.index(pair[0])] = pair[1]
-    per_class /= per_class.sum()
-    return per_class[np.maximum(class_ids, 0).astype(int)]
-
-
 def box_points(settings):
     """A detection job's points, `{file, boxes}`, from `image_training_data` or the `.json`
     `cache_file`; pyramid_train's config checks them."""
@@ -217,12 +198,3 @@ def fit_info(settings, document, schema, result, metrics, data, config):
         "holdout_images": holdout,
         "stop_reason": result.stop_reason,
     }
-
-
-def stop_message(result, settings):
-    values = {
-        "checks": len(result.checks), "patience": settings.patience, "elapsed": result.elapsed,
-        "budget": settings.max_training_time, "iterations": result.iterations,
-        "max_iterations": settings.max_iterations,
-    }
-    return STOP_MESSAGES.get(result.stop_reason, "Training stopped: %s" % result.stop_reason) % values

@@ -33,12 +33,14 @@ def read_image_model(directory):
     """(fit info, the trained network's document with its weights) of a submodel directory
     written by `write_image_model`."""
     fit_info = read_json(os.path.join(directory, FIT_INFO), "the image model's fit info")
-    return fit_info, load_image_network(directory).document_with_weights()
+    return fit_info, load_image_network(directory, checked=True).document_with_weights()
 
 
-def load_image_network(directory):
-    """The trained BuiltModel of a submodel directory written by `write_image_model`."""
-    read_json(os.path.join(directory, FIT_INFO), "the image model's fit info")  # it was completed
+def load_image_network(directory, checked=False):
+    """The trained BuiltModel of a submodel directory written by `write_image_model` (whose
+    fit info, written last, says it is complete; `checked` when the caller read it)."""
+    if not checked:
+        read_json(os.path.join(directory, FIT_INFO), "the image model's fit info")
     built = BuiltModel(read_json(os.path.join(directory, NETWORK), "the image model's network"))
     built.keras_model.load_weights(os.path.join(directory, WEIGHTS))
     return built
