@@ -29,6 +29,12 @@ class TrainingData:
         self.images = image_source(
             config.image_paths, config.image_shape_hw, config.rescale_type, config.max_data_size
         )
+        self.holdout_images, self.holdout_order = self.images, self.holdout_rows
+        if not self.in_memory:
+            # Streaming: the holdout is checked many times; decode it once if it fits.
+            subset = self.images.subset_in_memory(self.holdout_rows, config.max_data_size)
+            if subset is not None:
+                self.holdout_images, self.holdout_order = subset, np.arange(len(self.holdout_rows))
         self.objective.fit_images(self.images.sizes, config.image_paths)
         self.row_values = self.objective.row_values()
         # Weights are relative: scaled to mean 1 so they do not change the learning rate.
@@ -59,7 +65,7 @@ class TrainingData:
 
     def holdout_batches(self):
         """The holdout's network inputs, in batches, in holdout_rows order."""
-        return evaluation_dataset(self.images, self.holdout_rows, EVALUATION_BATCH)
+        return evaluation_dataset(self.holdout_images, self.holdout_order, EVALUATION_BATCH)
 
     def sample_images(self):
         """The images of a first augmented training batch (TensorBoard shows them)."""
