@@ -1,7 +1,7 @@
 """A per-image numpy/Pillow version of the sixteen augmentations: the benchmark's reference.
 
 This is what a `tf.py_function` augmentation pipeline looks like (one image per call, Python
-in the loop). It follows the semantics of `pyramid.data.augment` (see its docstring), with
+in the loop). It follows the semantics of `pyramid.augment` (see its modules' docstrings), with
 the same parameters, ranges and order, but draws its random numbers from numpy, so its images
 are not the same as the engine's:
 - geometry: the product of the same 3x3 matrices, applied by one Pillow

@@ -15,7 +15,7 @@ Optimizer settings come from `pyramid.train.optimizer_settings`, loss names from
 `pyramid.train.loss_settings`, readout layer types from `pyramid.nets.readout_layers`: tables
 without TensorFlow that the training code reads as well.
 
-Augmentation names, aliases, defaults and ranges come from `pyramid.data.augmentation_settings`,
+Augmentation names, aliases, defaults and ranges come from `pyramid.augment.registry`,
 which the augmentation code reads as well.
 
 This module must not import TensorFlow: config errors are reported before TensorFlow loads.
@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, PrivateAttr, ValidationError
 
-from pyramid.data import augmentation_settings
+from pyramid.augment import registry as augmentation_registry
 from pyramid.errors import ConfigError
 from pyramid.nets import readout_layers
 from pyramid.settings import types
@@ -67,10 +67,10 @@ DETECTION = "bounding_box"
 # may before reporting an error; a test keeps the two equal).
 OBJECTIVE_TYPES = ("categorical", "numeric", DETECTION)
 
-# Re-exported from augmentation_settings, the one place that defines them.  The product
+# Re-exported from pyramid.augment.registry, the one place that defines them.  The product
 # README spells the flips "flip_horizontal" / "flip_vertical"; both spellings are accepted.
-AUGMENTATIONS = augmentation_settings.NAMES
-AUGMENTATION_ALIASES = augmentation_settings.ALIASES
+AUGMENTATIONS = augmentation_registry.NAMES
+AUGMENTATION_ALIASES = augmentation_registry.ALIASES
 
 MAX_SEED = types.MAX_SEED
 OPTIMIZER = types.OPTIMIZER_SETTINGS
@@ -224,7 +224,7 @@ class TrainConfig(BaseModel):
     def augmentations(self):
         """{name: n} of the active augmentations, canonical names (no aliases), n a float:
         `augmentation_ranges` if given, else `image_augmentations` with default parameters."""
-        return augmentation_settings.active_parameters(
+        return augmentation_registry.active_parameters(
             self.image_augmentations, self.augmentation_ranges
         )
 
@@ -647,8 +647,8 @@ def _check_augmentations(config):
             raise _repeated_augmentation("augmentation_ranges", name, *seen[canonical])
         seen[canonical] = ("", name)
         # Boolean augmentations take any value, only its truthiness counts.
-        if canonical in augmentation_settings.NUMERIC and value is not None:
-            largest = augmentation_settings.NUMERIC[canonical][1]
+        if canonical in augmentation_registry.NUMERIC and value is not None:
+            largest = augmentation_registry.NUMERIC[canonical][1]
             if not (is_number(value) and 0 <= value <= largest):
                 raise ConfigError(
                     "%s: %s is not allowed; expected a number from 0 to %g or null"

@@ -2,7 +2,7 @@
 
 Each test recovers an augmentation's random draw from what it did to the pixels (a bright
 blob's position, a per-image offset, a per-channel ratio, ...) and checks it against the
-semantics in `pyramid/data/augment.py`'s docstring and the README's "Augmentation
+semantics in the docstrings of `pyramid/augment/`'s modules and the README's "Augmentation
 Descriptions". Geometric measurements use a blob or rectangles drawn over a darkened photo.
 """
 
@@ -14,8 +14,11 @@ import pytest
 from sklearn.datasets import load_sample_images
 
 from conftest import CHECKOUT
-from pyramid.data import augmentation_settings as settings
-from pyramid.data.augment import MIN_VISIBLE_BOX_FRACTION, Augmenter, transform_boxes
+from pyramid.augment import registry as settings
+from pyramid.augment.augmenter import Augmenter
+from pyramid.augment.base import Draws
+from pyramid.augment.matrices import translation
+from pyramid.augment.boxes import MIN_VISIBLE_BOX_FRACTION, transform_boxes
 from pyramid.importers import tf
 
 SEED = 42
@@ -368,16 +371,48 @@ def test_flips_and_inversion_are_exact(name, flipped):
     assert 16 < other.sum() < 48
 
 
+def tf_projective(images, inverse):
+    """TensorFlow's own projective resampling (bilinear, nearest borders) through the
+    output-to-input maps `inverse` in continuous coordinates: the reference for `warp`."""
+    half = tf.fill([tf.shape(inverse)[0]], 0.5)
+    index_map = translation(-half, -half) @ inverse @ translation(half, half)
+    index_map = index_map / index_map[:, 2:3, 2:3]
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images, transforms=tf.reshape(index_map, [-1, 9])[:, :8], output_shape=tf.shape(images)[1:3],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST",
+    ).numpy()
+
+
+@pytest.mark.parametrize("names", [("rotation",), ("shear", "zoom"), ("deform",), ("width_shift", "height_shift"),
+                                   ("rotation", "shear", "zoom", "deform", "horizontal_flip")])
+def test_the_compiled_resampling_equals_tensorflows_projective_transform(names):
+    """`warp`, compiled by XLA, gives TensorFlow's ImageProjectiveTransformV3 pixels."""
+    images = tf.constant(photo_crops(16, 40, 56, seed=24))
+    augmenter = Augmenter({name: settings.default_parameter(name) * 2 for name in names}, seed=5)
+    draws = Draws(5, 2, 16)
+    _, inverse = augmenter.geometry(augmenter.draw(draws, 40, 56), 40, 56)
+    ours = augmenter(images, 2).numpy()
+    np.testing.assert_allclose(ours, np.clip(tf_projective(images, inverse), 0, 255), atol=0.02)
+    assert np.abs(ours - images.numpy()).max() > 10  # it did move the pixels
+
+
+def test_compiled_and_uncompiled_steps_agree():
+    images = tf.constant(photo_crops(16, 40, 48, seed=25))
+    everything = {name: settings.default_parameter(name) for name in settings.NAMES if name != "gaussian_noise"}
+    compiled = Augmenter(everything, seed=9)(images, 4).numpy()
+    plain = Augmenter(everything, seed=9, compile=False)(images, 4).numpy()
+    np.testing.assert_allclose(compiled, plain, atol=0.05)
+
+
 def test_flips_alone_reverse_exactly_what_the_resampling_gives():
     """With only flips active the batch is reversed, not resampled: the same pixels, and the
     boxes still move with them."""
-    from pyramid.data.augment import Draws, project
-
     images = tf.constant(photo_crops(16, 40, 56, seed=21))
     augmenter = Augmenter({"horizontal_flip": 1.0, "vertical_flip": 1.0}, seed=3)
     assert augmenter.only_flips and not Augmenter({"horizontal_flip": 1.0, "zoom": 0.1}, 3).only_flips
-    _, inverse = augmenter.geometry(Draws(3, 7, 16), 40, 56)
-    resampled = project(images, inverse).numpy()
+    draws = Draws(3, 7, 16)
+    _, inverse = augmenter.geometry(augmenter.draw(draws, 40, 56), 40, 56)
+    resampled = tf_projective(images, inverse)
     reversed_ = augmenter(images, 7).numpy()
     assert np.abs(reversed_ - resampled).max() < 1e-3
     boxes = tf.constant([[[4.0, 6.0, 20.0, 30.0]]] * 16)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from pyramid import config as config_module
 from pyramid.config import TrainConfig, load_train_config, validate_train_config
-from pyramid.data import augmentation_settings
+from pyramid.augment import registry
 from pyramid.errors import ConfigError, InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -639,20 +639,20 @@ def test_augmentations_are_accepted(image_root, changes, expected):
 
 
 def test_every_augmentation_gets_its_default_from_the_list(image_root):
-    names = list(augmentation_settings.NAMES)
+    names = list(registry.NAMES)
     config = validate_train_config(
         changed(minimal_config(image_root), {"image_augmentations": names})
     )
     assert config.augmentations == {
-        name: augmentation_settings.default_parameter(name) for name in names
+        name: registry.default_parameter(name) for name in names
     }
     assert len(config.augmentations) == 16
 
 
-def test_augmentation_names_come_from_augmentation_settings():
-    assert config_module.AUGMENTATIONS == augmentation_settings.NAMES
-    assert config_module.AUGMENTATION_ALIASES == augmentation_settings.ALIASES
-    for name, (default, largest) in augmentation_settings.NUMERIC.items():
+def test_augmentation_names_come_from_the_registry():
+    assert config_module.AUGMENTATIONS == registry.NAMES
+    assert config_module.AUGMENTATION_ALIASES == registry.ALIASES
+    for name, (default, largest) in registry.NUMERIC.items():
         assert 0 < default <= largest
 
 

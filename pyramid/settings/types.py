@@ -13,7 +13,7 @@ from typing import Annotated, Any, Optional
 from pydantic import AfterValidator, ConfigDict, Field
 from pydantic.fields import FieldInfo
 
-from pyramid.data import augmentation_settings
+from pyramid.augment import registry as augmentation_registry
 from pyramid.train import loss_settings, optimizer_settings
 
 MAX_SEED = 2**31 - 1
@@ -131,7 +131,7 @@ ImageRoot = described(str, "a string (the directory of the images)")
 InitialModel = described(str, "a non-empty string (a final_model.json path)", min_length=1)
 Anchors = described(list[Anchor], "a list of [width, height] pairs of positive integers")
 ImageAugmentations = described(
-    list[str], "a list of augmentation names: " + ", ".join(augmentation_settings.NAMES)
+    list[str], "a list of augmentation names: " + ", ".join(augmentation_registry.NAMES)
 )
 AugmentationRanges = described(
     dict[str, Any], "an object mapping augmentation names to a number, true/false or null"

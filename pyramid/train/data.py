@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pyramid.data.augment import Augmenter
+from pyramid.augment.augmenter import Augmenter
 from pyramid.data.datasets import MemoryImages, evaluation_dataset, image_source, training_dataset
 from pyramid.data.holdout import missed_strata, split_holdout
 from pyramid.importers import tf

@@ -1,0 +1,160 @@
+"""The Augmenter: a config's active augmentations applied to batches of images (and boxes).
+
+It takes float32 images [B, H, W, 3] (0..255) and the batch's number in the stream, draws
+every augmentation's random parameters for the batch (stateless, from (seed, batch number,
+augmentation)), and applies them in `registry.AUGMENTATIONS` order, so that a batch costs
+little more than one pass over its pixels:
+
+- the geometric augmentations' maps are multiplied into one per image and applied by one
+  bilinear resampling (`resampling.warp`), or by reversal when only flips are active; boxes
+  go through the same maps;
+- consecutive colour steps (brightness, contrast, tint, inversion) compose into one
+  multiply-add per image and channel;
+- the pixel work runs compiled by XLA, which fuses it into a few passes (about a quarter of
+  the CPU time of the same ops uncompiled), except blur (per-image sizes), which runs
+  between compiled stages; the result is clipped to 0..255.
+
+The same seed gives the same batches whatever the parallelism, and every batch (so every
+epoch) gets fresh draws.
+"""
+
+import functools
+
+from pyramid.augment import registry
+from pyramid.augment.base import ColourStep, Draws, Geometric
+from pyramid.augment.boxes import transform_boxes
+from pyramid.augment.resampling import reverse, warp
+from pyramid.importers import tf
+
+
+class Augmenter:
+    """Applies the active augmentations, {name: n}, to batches of images (and boxes).
+
+    `compile=False` runs the same steps without XLA (tests compare the two)."""
+
+    def __init__(self, parameters, seed, compile=True):
+        unknown = set(parameters) - set(registry.NAMES)
+        if unknown:
+            raise ValueError("unknown augmentations: %s" % sorted(unknown))
+        self.parameters = dict(parameters)
+        self.seed = int(seed)
+        self.augmentations = [registry.build(name, parameters[name]) for name in registry.AUGMENTATIONS
+                              if name in parameters]
+        self.geometric = [step for step in self.augmentations if isinstance(step, Geometric)]
+        self.compile = compile
+        self.stages = self._stages(self._steps(move=True))
+        self.pixel_stages = None  # made when `pixels` is first called
+
+    def __bool__(self):
+        return bool(self.parameters)
+
+    def __call__(self, images, batch_index, boxes=None):
+        """Augmented images; with `boxes` [B, M, 4], also (boxes, kept [B, M])."""
+        height, width = images.shape[1], images.shape[2]
+        drawn = self.draw(Draws(self.seed, batch_index, tf.shape(images)[0]), height, width)
+        forward, inverse = self.geometry(drawn, height, width)
+        for stage in self.stages:
+            images = stage(images, drawn, inverse)
+        if boxes is None:
+            return images
+        if forward is None:
+            return images, boxes, tf.ones(tf.shape(boxes)[:2], tf.bool)
+        return (images, *transform_boxes(boxes, forward, height, width))
+
+    @property
+    def only_flips(self):
+        """True when the only geometric augmentations are flips: a flip maps pixel centres
+        onto pixel centres, so reversing the chosen images gives exactly the resampling's
+        pixels, at a fraction of its cost."""
+        return all(step.reverses_only for step in self.geometric)
+
+    def draw(self, draws, height, width):
+        """{name: parameters} of every active augmentation for one batch, from `draws`."""
+        return {step.name: step.draw(draws, height, width) for step in self.augmentations}
+
+    def pixels(self, images, drawn):
+        """Only the augmentations that are not geometric, with the parameters `drawn`, and the
+        clipping (data generation moves its images itself)."""
+        if self.pixel_stages is None:
+            self.pixel_stages = self._stages(self._steps(move=False))
+        for stage in self.pixel_stages:
+            images = stage(images, drawn, None)
+        return images
+
+    def geometry(self, drawn, height, width):
+        """(forward, inverse) [B, 3, 3] products of the geometric augmentations' maps for the
+        parameters `drawn`, or Nones when there are none."""
+        forward = inverse = None
+        for step in self.geometric:
+            one_way, back = step.matrices(drawn[step.name], height, width)
+            forward = one_way if forward is None else one_way @ forward
+            inverse = back if inverse is None else inverse @ back
+        return forward, inverse
+
+    # Stages -----------------------------------------------------------------------------
+
+    def _steps(self, move):
+        """[(compiles, [step functions])]: the work in order (resampling first if `move`),
+        consecutive steps that XLA compiles grouped so that each group compiles as one
+        function."""
+        steps = [(True, self._move)] if move and self.geometric else []
+        for step in self.augmentations:
+            if isinstance(step, ColourStep):
+                if steps and isinstance(steps[-1][1], ColourSteps):
+                    steps[-1][1].steps.append(step)
+                else:
+                    steps.append((True, ColourSteps([step])))
+            elif not isinstance(step, Geometric):
+                steps.append((step.compiles, functools.partial(_pixels, step)))
+        steps.append((True, _clip))
+        grouped = []
+        for compiles, function in steps:
+            if grouped and compiles and grouped[-1][0]:
+                grouped[-1][1].append(function)
+            else:
+                grouped.append((compiles, [function]))
+        return grouped
+
+    def _stages(self, grouped):
+        return [self._stage(functions, compiles and self.compile) for compiles, functions in grouped]
+
+    @staticmethod
+    def _stage(functions, compiles):
+        def stage(images, drawn, inverse):
+            for function in functions:
+                images = function(images, drawn, inverse)
+            return images
+
+        return tf.function(stage, jit_compile=True) if compiles else stage
+
+    def _move(self, images, drawn, inverse):
+        if self.only_flips:
+            return reverse(images, {step.axis: drawn[step.name]["flip"] for step in self.geometric})
+        return warp(images, inverse)
+
+
+class ColourSteps:
+    """Consecutive colour steps as one `scale * x + offset`, composed in order (each step's
+    mean is that of its input, the previous steps' output)."""
+
+    def __init__(self, steps):
+        self.steps = steps
+
+    def __call__(self, images, drawn, inverse):
+        mean = None
+        if any(step.needs_mean for step in self.steps):
+            mean = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+        scale, offset = 1.0, 0.0
+        for step in self.steps:
+            current = None if mean is None else scale * mean + offset
+            a, b = step.affine(drawn[step.name], current)
+            scale, offset = a * scale, a * offset + b
+        return images * scale + offset
+
+
+def _pixels(step, images, drawn, inverse):
+    return step.apply(images, drawn[step.name])
+
+
+def _clip(images, drawn, inverse):
+    return tf.clip_by_value(images, 0.0, 255.0)

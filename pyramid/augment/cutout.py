@@ -1,0 +1,31 @@
+"""cutout: with probability 0.5, cover a [width * n, height * n] rectangle inside the image
+with the image's mean colour."""
+
+from pyramid.augment.base import PixelStep, chosen
+from pyramid.importers import tf
+
+
+class Cutout(PixelStep):
+    def draw(self, draws, height, width):
+        box_h, box_w = self.size(height, width)
+        return {
+            "covered": draws.coin(self.name),
+            "top": tf.floor(draws.uniform(self.name, 0, height - box_h + 1, part=1)),
+            "left": tf.floor(draws.uniform(self.name, 0, width - box_w + 1, part=2)),
+        }
+
+    def size(self, height, width):
+        return round(self.n * height), round(self.n * width)
+
+    def apply(self, images, parameters):
+        height, width = images.shape[1], images.shape[2]
+        box_h, box_w = self.size(height, width)
+        rows = tf.range(height, dtype=tf.float32)[None, :, None] - parameters["top"][:, None, None]
+        cols = tf.range(width, dtype=tf.float32)[None, None, :] - parameters["left"][:, None, None]
+        inside = (rows >= 0) & (rows < box_h) & (cols >= 0) & (cols < box_w)
+        inside &= chosen(parameters["covered"], inside)
+        means = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
+        return tf.where(inside[..., None], means, images)
+
+
+AUGMENTATION = Cutout
