@@ -137,7 +137,7 @@ class PyFunctionImages:
         self.read = datasets.file_reader(list(paths), decoders, shape_hw, RESCALE_TYPE)
         self.augmenter = augmenter
 
-    def batches(self, indices, batch_size, drop_remainder):
+    def batched(self, indices, batch_size, drop_remainder):
         def read(index, row):
             return reading.fill_padding(*self.read(row)), index, row
 
@@ -148,6 +148,9 @@ class PyFunctionImages:
         elements = indices.enumerate().map(read, num_parallel_calls=datasets.PARALLEL_CALLS)
         elements = elements.map(augment, num_parallel_calls=datasets.PARALLEL_CALLS)
         return elements.batch(batch_size, drop_remainder=drop_remainder)
+
+    def assemble(self, element):
+        return element["image"], element["row"]
 
 
 # Measuring ---------------------------------------------------------------------------------
