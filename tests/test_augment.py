@@ -628,3 +628,14 @@ def test_package_has_no_python_callbacks_in_the_graph():
                     text = stream.read()
                 found.extend("%s: %s" % (os.path.relpath(path, CHECKOUT), word) for word in banned if word in text)
     assert not found, found
+
+
+def test_compiled_stages_are_shared_whatever_n():
+    """XLA's compiled code is never freed: a lasting worker must not compile anew for each
+    job's n, only for each set of augmentations."""
+    names = ("rotation", "brightness", "cutout", "gaussian_noise", "glare")
+    first = Augmenter({name: settings.default_parameter(name) for name in names}, seed=1)
+    second = Augmenter({name: settings.default_parameter(name) / 2 for name in names}, seed=1)
+    assert first.stages and all(a is b for a, b in zip(first.stages, second.stages))
+    images = tf.constant(photo_crops(8, 32, 32, seed=26))
+    assert changed(first(images, 0).numpy(), second(images, 0).numpy(), 1.0).all()

@@ -18,8 +18,6 @@ The same seed gives the same batches whatever the parallelism, and every batch (
 epoch) gets fresh draws.
 """
 
-import functools
-
 from pyramid.augment import registry
 from pyramid.augment.base import ColourStep, Draws, Geometric
 from pyramid.augment.boxes import transform_boxes
@@ -94,42 +92,66 @@ class Augmenter:
     # Stages -----------------------------------------------------------------------------
 
     def _steps(self, move):
-        """[(compiles, [step functions])]: the work in order (resampling first if `move`),
-        consecutive steps that XLA compiles grouped so that each group compiles as one
-        function."""
-        steps = [(True, self._move)] if move and self.geometric else []
+        """[(compiles, [steps])]: the work in order (resampling first if `move`), consecutive
+        steps that XLA compiles grouped so that each group compiles as one function."""
+        steps = [Move(self.geometric)] if move and self.geometric else []
         for step in self.augmentations:
             if isinstance(step, ColourStep):
-                if steps and isinstance(steps[-1][1], ColourSteps):
-                    steps[-1][1].steps.append(step)
+                if steps and isinstance(steps[-1], ColourSteps):
+                    steps[-1].steps.append(step)
                 else:
-                    steps.append((True, ColourSteps([step])))
+                    steps.append(ColourSteps([step]))
             elif not isinstance(step, Geometric):
-                steps.append((step.compiles, functools.partial(_pixels, step)))
-        steps.append((True, _clip))
+                steps.append(Pixels(step))
+        steps.append(Clip())
         grouped = []
-        for compiles, function in steps:
-            if grouped and compiles and grouped[-1][0]:
-                grouped[-1][1].append(function)
+        for step in steps:
+            if grouped and step.compiles and grouped[-1][0]:
+                grouped[-1][1].append(step)
             else:
-                grouped.append((compiles, [function]))
+                grouped.append((step.compiles, [step]))
         return grouped
 
     def _stages(self, grouped):
-        return [self._stage(functions, compiles and self.compile) for compiles, functions in grouped]
+        return [stage(steps, compiles and self.compile) for compiles, steps in grouped]
 
-    @staticmethod
-    def _stage(functions, compiles):
-        def stage(images, drawn, inverse):
-            for function in functions:
-                images = function(images, drawn, inverse)
-            return images
 
-        return tf.function(stage, jit_compile=True) if compiles else stage
+# Compiled stages, shared by every Augmenter: XLA's compiled code is never freed, so a
+# lasting process (the worker) that compiled anew for each job would grow by about 2 MB a
+# job. A stage is known by what its steps are, not by their `n` (which only `draw` reads),
+# so it is compiled once per set of augmentations and input shape.
+COMPILED = {}
 
-    def _move(self, images, drawn, inverse):
-        if self.only_flips:
-            return reverse(images, {step.axis: drawn[step.name]["flip"] for step in self.geometric})
+
+def stage(steps, compiles):
+    """A function (images, drawn, inverse) -> images doing `steps` in order."""
+
+    def run(images, drawn, inverse):
+        for step in steps:
+            images = step(images, drawn, inverse)
+        return images
+
+    if not compiles:
+        return run
+    key = tuple(step.key for step in steps)
+    if key not in COMPILED:
+        COMPILED[key] = tf.function(run, jit_compile=True)
+    return COMPILED[key]
+
+
+class Move:
+    """The one resampling of the geometric augmentations, or reversal when only flips."""
+
+    compiles = True
+
+    def __init__(self, geometric):
+        self.flip_axes = {step.name: step.axis for step in geometric} if all(
+            step.reverses_only for step in geometric) else None
+        self.key = ("move", None if self.flip_axes is None else tuple(sorted(self.flip_axes.items())))
+
+    def __call__(self, images, drawn, inverse):
+        if self.flip_axes is not None:
+            return reverse(images, {axis: drawn[name]["flip"] for name, axis in self.flip_axes.items()})
         return warp(images, inverse)
 
 
@@ -137,8 +159,14 @@ class ColourSteps:
     """Consecutive colour steps as one `scale * x + offset`, composed in order (each step's
     mean is that of its input, the previous steps' output)."""
 
+    compiles = True
+
     def __init__(self, steps):
         self.steps = steps
+
+    @property
+    def key(self):
+        return ("colour",) + tuple(type(step).__name__ for step in self.steps)
 
     def __call__(self, images, drawn, inverse):
         mean = None
@@ -152,9 +180,21 @@ class ColourSteps:
         return images * scale + offset
 
 
-def _pixels(step, images, drawn, inverse):
-    return step.apply(images, drawn[step.name])
+class Pixels:
+    """A pixel step."""
+
+    def __init__(self, step):
+        self.step = step
+        self.compiles = step.compiles
+        self.key = ("pixels", type(step).__name__)
+
+    def __call__(self, images, drawn, inverse):
+        return self.step.apply(images, drawn[self.step.name])
 
 
-def _clip(images, drawn, inverse):
-    return tf.clip_by_value(images, 0.0, 255.0)
+class Clip:
+    compiles = True
+    key = ("clip",)
+
+    def __call__(self, images, drawn, inverse):
+        return tf.clip_by_value(images, 0.0, 255.0)

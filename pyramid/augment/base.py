@@ -64,7 +64,11 @@ class Draws:
 
 
 class Augmentation:
-    """One augmentation with its parameter `n` (see the subclass's docstring for its meaning)."""
+    """One augmentation with its parameter `n` (see the subclass's docstring for its meaning).
+
+    `draw` turns `n` into the batch's parameters; what applies them (`matrices`, `affine`,
+    `apply`) reads only those, never `n` itself: a compiled application then serves every
+    `n` (see `augmenter.COMPILED`)."""
 
     # Whether `apply` compiles with XLA (static shapes, XLA kernels for every op).
     compiles = True

@@ -12,10 +12,10 @@ class GaussianNoise(PixelStep):
         # Drawn outside compiled code: XLA's CPU random numbers are about 30 times slower.
         # An odd width draws one column more.
         field = draws.normal(self.name, tf.stack([draws.batch_size, height, 2 * math.ceil(width / 2)]))
-        return {"noisy": draws.coin(self.name), "noise": field[:, :, :width]}
+        return {"noisy": draws.coin(self.name), "noise": self.n * field[:, :, :width]}
 
     def apply(self, images, parameters):
-        noisy = images * (1.0 + self.n * parameters["noise"][..., None])
+        noisy = images * (1.0 + parameters["noise"][..., None])
         return tf.where(chosen(parameters["noisy"], images), noisy, images)
 
 
