@@ -1,4 +1,4 @@
-"""`pyramid_train [--visualize[=N]] [--debug] config.json`: train image networks."""
+"""`pyramid_train [--visualize[=N]] [--bigmlize] [--debug] config.json`: train image networks."""
 
 import argparse
 import sys
@@ -39,6 +39,11 @@ def parse_arguments(argv):
         "(default 1) to output_directory/visualize and train nothing",
     )
     parser.add_argument(
+        "--bigmlize",
+        action="store_true",
+        help="write image_root/metadata.json (the file list BigML's importer reads) and train nothing",
+    )
+    parser.add_argument(
         "--max-total-time",
         type=positive_seconds,
         metavar="SECONDS",
@@ -61,7 +66,12 @@ def main(argv=None):
         if args.max_total_time is not None:
             config = config.model_copy(update={"max_total_time": args.max_total_time})
         # Imported here so that a config error is reported before TensorFlow loads.
-        if args.visualize:
+        if args.bigmlize:
+            from pyramid.data.bigml_metadata import write_metadata
+
+            points = [point.model_dump(exclude_none=True) for point in config.training_data]
+            write_metadata(points, config.image_root)
+        elif args.visualize:
             from pyramid.train.visualize import write_contact_sheets
 
             write_contact_sheets(config, args.visualize)

@@ -40,6 +40,7 @@ def examples(composer_, count, batch_size=DEFAULT_BATCH, parallelism=None, write
     is also written as <write_under>/<directory>/NNNNNNNN.png, and the batches hold no pixels."""
     parallelism = tf.data.AUTOTUNE if parallelism is None else parallelism
 
+    @tf.autograph.experimental.do_not_convert
     def make(index):
         example = composer_.example(index)
         if write_under is None:

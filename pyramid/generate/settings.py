@@ -186,13 +186,14 @@ def validate_generate_config(data, base_dir=None, replace=False):
     for prefix in ("foreground", "background"):
         _check_augmentations(config, prefix)
     _check_labels_apply(config)
+    given = config
     config = config.model_copy(update={
         key: os.path.abspath(os.path.join(base_dir, getattr(config, key)))
         for key in ("foreground_image_root", "background_image_root", "output_directory")
         if getattr(config, key) is not None
     })
-    foregrounds = _foreground_images(config)
-    backgrounds = _background_images(config)
+    foregrounds = _foreground_images(config, given)
+    backgrounds = _background_images(config, given)
     generation = Generation(config, training, foregrounds, backgrounds)
     _check_classes(generation)
     _check_training_keys(generation)
@@ -290,35 +291,36 @@ def _check_labels_apply(config):
                           "for the images without a foreground; give background_label" % cause)
 
 
-def _foreground_images(config):
+def _foreground_images(config, given):
     key, root = "foreground_image_root", config.foreground_image_root
-    _check_directory(key, root, config)
+    _check_directory(key, root, given)
     images = sources.list_images(root, subdirectories=True)
     if not images.paths:
         raise ConfigError("%s: %s holds no images (%s files, in it or in its sub-directories)"
-                          % (key, show(root), ", ".join(sources.EXTENSIONS)))
+                          % (key, quote(root, limit=None), ", ".join(sources.EXTENSIONS)))
     if config.objective_type == DETECTION and config.constant_box_label is None and "" in images.label_names:
         raise ConfigError('%s: %s has images directly in it, which have no label (the empty string), '
                           'and a box needs one; put them in sub-directories named for their labels, '
-                          'or give constant_box_label' % (key, show(root)))
+                          'or give constant_box_label' % (key, quote(root, limit=None)))
     return images
 
 
-def _background_images(config):
+def _background_images(config, given):
     key, root = "background_image_root", config.background_image_root
     if root is None:
         return None
-    _check_directory(key, root, config)
+    _check_directory(key, root, given)
     images = sources.list_images(root, subdirectories=False)
     if not images.paths:
         raise ConfigError("%s: %s holds no images (%s files directly in it; sub-directories are not used)"
-                          % (key, show(root), ", ".join(sources.EXTENSIONS)))
+                          % (key, quote(root, limit=None), ", ".join(sources.EXTENSIONS)))
     return images
 
 
-def _check_directory(key, root, config):
+def _check_directory(key, root, given):
     if not os.path.isdir(root):
-        raise ConfigError("%s: %s is not an existing directory" % (key, show(root)))
+        raise ConfigError("%s: %s is not an existing directory (looked for %s)"
+                          % (key, show(getattr(given, key)), quote(root, limit=None)))
 
 
 def _check_classes(generation):
@@ -327,7 +329,7 @@ def _check_classes(generation):
         raise ConfigError(
             "foreground_image_root: %s gives the single label %s; a categorical problem needs at "
             "least 2 (sub-directories of foregrounds, or background_label with empty_image_rate)"
-            % (show(config.foreground_image_root), show(generation.classes[0]))
+            % (quote(config.foreground_image_root, limit=None), show(generation.classes[0]))
         )
 
 
@@ -349,8 +351,8 @@ def _check_output_directory(config, replace):
     """A generated set (train/ or config.json) is replaced only when asked to."""
     directory = config.output_directory
     if os.path.exists(directory) and not os.path.isdir(directory):
-        raise ConfigError("output_directory: %s exists and is not a directory" % show(directory))
+        raise ConfigError("output_directory: %s exists and is not a directory" % quote(directory, limit=None))
     found = [name for name in (IMAGE_DIRECTORY, CONFIG_NAME) if os.path.exists(os.path.join(directory, name))]
     if found and not replace:
         raise ConfigError("output_directory: %s already holds a generated data set (%s); choose another "
-                          "directory, or pass --replace to replace it" % (show(directory), ", ".join(found)))
+                          "directory, or pass --replace to replace it" % (quote(directory, limit=None), ", ".join(found)))
