@@ -166,14 +166,9 @@ class Composer:
         if self.foreground_augmenter:
             colours = self.foreground_augmenter.photometric(colours, draws)
         inverse = self.placement_inverse(index, chosen, draws, count)
-        warped = warp(tf.concat([colours * alpha, alpha], axis=-1), inverse, (self.height, self.width))
-        colours, alpha = warped[..., :3], tf.clip_by_value(warped[..., 3:], 0.0, 1.0)
-        # What each foreground lets through of those under it, and what shows of each.
-        clear = 1.0 - alpha
-        above = tf.math.cumprod(clear, axis=0, exclusive=True, reverse=True)
-        image = image * tf.reduce_prod(clear, axis=0) + tf.reduce_sum(colours * above, axis=0)
-        boxes, kept = object_boxes(alpha[..., 0], (alpha * above)[..., 0], self.config.bounding_box_margin)
-        return image, boxes, kept
+        windows = footprints(inverse, tf.gather(self.foregrounds.content, chosen), self.height, self.width)
+        return composite(image, tf.concat([colours * alpha, alpha], axis=-1), inverse, windows,
+                         self.config.bounding_box_margin)
 
     def placement_inverse(self, index, chosen, draws, count):
         """[k, 3, 3] output-to-tile maps: the inverse of (position . scale . augmentations)."""
@@ -197,29 +192,85 @@ class Composer:
         return inverse
 
 
-# Boxes ------------------------------------------------------------------------------------
+# Compositing and boxes ----------------------------------------------------------------------
 
 
-def object_boxes(alpha, visible, margin):
-    """Boxes tight to what shows of each object.
+def footprints(inverse, content, height, width):
+    """[k, 4] int32 windows (x0, y0, x1, y1) of the output each foreground can touch: the
+    corners of its image in its tile, taken through its transform, one pixel of room for the
+    bilinear resampling, clipped to the output (empty when it is outside)."""
+    forward = tf.linalg.inv(inverse)
+    x1, y1, x2, y2 = tf.unstack(content, axis=1)
+    xs, ys = tf.stack([x1, x2, x2, x1], axis=1), tf.stack([y1, y1, y2, y2], axis=1)
+    moved = tf.einsum("kij,kcj->kci", forward, tf.stack([xs, ys, tf.ones_like(xs)], axis=-1))
+    moved_x, moved_y = moved[..., 0] / moved[..., 2], moved[..., 1] / moved[..., 2]
+    low_x = tf.clip_by_value(tf.floor(tf.reduce_min(moved_x, axis=1)) - 1, 0, width)
+    low_y = tf.clip_by_value(tf.floor(tf.reduce_min(moved_y, axis=1)) - 1, 0, height)
+    high_x = tf.clip_by_value(tf.math.ceil(tf.reduce_max(moved_x, axis=1)) + 1, low_x, width)
+    high_y = tf.clip_by_value(tf.math.ceil(tf.reduce_max(moved_y, axis=1)) + 1, low_y, height)
+    return tf.cast(tf.stack([low_x, low_y, high_x, high_y], axis=1), tf.int32)
 
-    `alpha` [k, H, W] is each object's own opacity in the image, `visible` what shows of it
-    under the later objects. The box is the extent of the pixels where it shows with opacity
-    at least BOX_ALPHA, [x1, y1, x2, y2] with x2, y2 one past the last column and row, widened
-    by `margin` pixels on every side and clipped to the image. A box is dropped (kept False)
-    when fewer than MIN_VISIBLE_FRACTION of the object's own pixels in the image (opacity at
-    least BOX_ALPHA) show, or none does.
+
+def composite(image, premultiplied, inverse, windows, margin):
+    """Alpha-composite the foregrounds (premultiplied RGBA tiles [k, S, S, 4], later ones on
+    top) over `image` [H, W, 3]; returns (image, boxes [k, 4], kept [k]).
+
+    Front to back, each foreground resampled only inside its window: `clear` [H, W, 1] is
+    what the foregrounds already done (the later ones) let through, so what shows of this
+    one is its alpha times `clear`, and what it adds is its colour times `clear`. The
+    background, last, shows through what every foreground lets through.
     """
-    height, width = alpha.shape[1], alpha.shape[2]
+    height, width = image.shape[0], image.shape[1]
+    count = tf.shape(premultiplied)[0]
+    boxes = tf.TensorArray(tf.float32, size=count, element_shape=[4])
+    kept = tf.TensorArray(tf.bool, size=count, element_shape=[])
+
+    def step(j, colour, clear, boxes, kept):
+        x0, y0, x1, y1 = tf.unstack(windows[j])
+        size = tf.stack([y1 - y0, x1 - x0])
+        # Window pixels to output pixels to the tile.
+        shift = tf.cast(tf.stack([[1, 0, x0], [0, 1, y0], [0, 0, 1]]), tf.float32)
+        warped = warp(premultiplied[j][None], (inverse[j] @ shift)[None], tf.maximum(size, 1))[0]
+        warped = warped[: size[0], : size[1]]
+        alpha = tf.clip_by_value(warped[..., 3:], 0.0, 1.0)
+        begin, end = tf.stack([y0, x0, 0]), tf.stack([y1, x1, 1])
+        here = tf.slice(clear, begin, tf.concat([size, [1]], 0))
+        box, keep = object_box(alpha[..., 0], (alpha * here)[..., 0], x0, y0, margin, height, width)
+        colour = update(colour, begin, tf.stack([y1, x1, 3]),
+                        tf.slice(colour, begin, tf.concat([size, [3]], 0)) + here * warped[..., :3])
+        clear = update(clear, begin, end, here * (1.0 - alpha))
+        return j - 1, colour, clear, boxes.write(j, box), kept.write(j, keep)
+
+    _, colour, clear, boxes, kept = tf.while_loop(
+        lambda j, *_: j >= 0, step,
+        (count - 1, tf.zeros([height, width, 3]), tf.ones([height, width, 1]), boxes, kept))
+    return colour + clear * image, boxes.stack(), kept.stack()
+
+
+def update(tensor, begin, end, value):
+    """`tensor` with [begin, end) replaced by `value`."""
+    return tf.raw_ops.TensorStridedSliceUpdate(input=tensor, begin=begin, end=end, strides=[1, 1, 1], value=value)
+
+
+def object_box(alpha, visible, x0, y0, margin, height, width):
+    """The box of one object, tight to what shows of it, and whether it is kept.
+
+    `alpha` [h, w] is the object's own opacity in its window (whose top-left pixel is (x0, y0)
+    in the image), `visible` what shows of it under the later objects. The box is the extent of
+    the pixels where it shows with opacity at least BOX_ALPHA, [x1, y1, x2, y2] with x2, y2 one
+    past the last column and row, widened by `margin` pixels on every side and clipped to the
+    image. It is dropped (kept False) when fewer than MIN_VISIBLE_FRACTION of the object's own
+    pixels in the image (opacity at least BOX_ALPHA) show, or none does.
+    """
     shows = visible >= BOX_ALPHA
-    own = tf.reduce_sum(tf.cast(alpha >= BOX_ALPHA, tf.float32), axis=[1, 2])
-    seen = tf.reduce_sum(tf.cast(shows, tf.float32), axis=[1, 2])
-    kept = (seen > 0) & (seen >= MIN_VISIBLE_FRACTION * own)
-    x1, x2 = extent(tf.reduce_any(shows, axis=1))
-    y1, y2 = extent(tf.reduce_any(shows, axis=2))
-    boxes = tf.cast(tf.stack([x1 - margin, y1 - margin, x2 + margin, y2 + margin], axis=1), tf.float32)
-    boxes = tf.clip_by_value(boxes, 0.0, tf.constant([width, height, width, height], tf.float32))
-    return tf.where(kept[:, None], boxes, 0.0), kept
+    own = tf.reduce_sum(tf.cast(alpha >= BOX_ALPHA, tf.float32))
+    seen = tf.reduce_sum(tf.cast(shows, tf.float32))
+    keep = (seen > 0) & (seen >= MIN_VISIBLE_FRACTION * own)
+    x1, x2 = extent(tf.reduce_any(shows, axis=0)[None])
+    y1, y2 = extent(tf.reduce_any(shows, axis=1)[None])
+    box = tf.cast(tf.concat([x1 + x0 - margin, y1 + y0 - margin, x2 + x0 + margin, y2 + y0 + margin], 0), tf.float32)
+    box = tf.clip_by_value(box, 0.0, tf.constant([width, height, width, height], tf.float32))
+    return tf.where(keep, box, 0.0), keep
 
 
 def extent(occupied):
@@ -253,7 +304,7 @@ def warp(images, inverse, output_hw):
     index_map = index_map / index_map[:, 2:3, 2:3]
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=images, transforms=tf.reshape(index_map, [-1, 9])[:, :8],
-        output_shape=tf.constant(output_hw, tf.int32), fill_value=0.0,
+        output_shape=tf.cast(output_hw, tf.int32), fill_value=0.0,
         interpolation="BILINEAR", fill_mode="CONSTANT",
     )
 
