@@ -380,3 +380,30 @@ def test_generated_detection_data_trains_and_sensenet_reads_the_model(sources, t
     assert final["output_exposition"] == {"type": "bounding_box", "values": ["d0", "d1", "d2"]}
     model = create_model(str(directory / "results" / "final_model.json"), {"bounding_box_threshold": 0.001})
     assert isinstance(model(str(directory / "train" / written["training_data"][0]["file"])), list)
+
+
+@pytest.mark.slow
+def test_an_interrupted_run_leaves_no_config_and_the_next_run_cleans_up(sources, tmp_path, capsys):
+    import signal
+    import time
+
+    config = base_config(sources, tmp_path / "out", generated_dataset_size=5000, input_image_shape=[64, 64, 3])
+    path = tmp_path / "generate.json"
+    path.write_text(json.dumps(config))
+    process = subprocess.Popen([sys.executable, "-m", "pyramid.commands.generate", "--no-progress", str(path)],
+                               env=dict(os.environ, PYTHONPATH=CHECKOUT), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            written = [name for _, _, names in os.walk(tmp_path / "out") for name in names if name.endswith(".png")]
+            if len(written) >= 20:
+                break
+            time.sleep(0.2)
+        assert len(written) >= 20
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    left = os.listdir(tmp_path / "out")
+    assert len(left) == 1 and left[0].startswith(".train.partial-")
+    status, _ = run_main(dict(config, generated_dataset_size=4), tmp_path, capsys, "--no-progress")
+    assert status == 0 and sorted(os.listdir(tmp_path / "out")) == ["config.json", "train"]

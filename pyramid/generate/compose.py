@@ -14,9 +14,10 @@ An example:
 3. each foreground's photometric augmentations are applied to its colours (under its alpha),
    then ONE projective transform per foreground, the product of its geometric augmentations,
    its scale and its position, takes its premultiplied RGBA tile straight into the
-   background's frame (bilinear, transparent outside the tile);
-4. alpha compositing in order, later foregrounds on top;
-5. boxes: see `boxes`.
+   background's frame (bilinear, transparent outside the tile), resampled only inside the
+   window of the output it can touch;
+4. alpha compositing, later foregrounds on top (done front to back, `composite`);
+5. boxes tight to what shows of each object (`object_box`).
 
 Coordinates are continuous pixel coordinates: the image covers [0, W] x [0, H], (0, 0) being
 the top-left corner of the top-left pixel, as boxes are.

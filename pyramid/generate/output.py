@@ -21,6 +21,8 @@ from pyramid.importers import tf
 
 FILE_NAME = "%08d.png"
 DEFAULT_BATCH = 16  # examples per step of the Python loop (the progress bar's granularity)
+PARTIAL_PREFIX = ".%s.partial-" % IMAGE_DIRECTORY  # images being written
+OLD_PREFIX = ".%s.old-" % IMAGE_DIRECTORY  # replaced images being removed
 
 
 def composer(generation, log=print):
@@ -80,8 +82,11 @@ def generate(generation, replace=False, batch_size=DEFAULT_BATCH, parallelism=No
     config = generation.config
     directory = config.output_directory
     os.makedirs(directory, exist_ok=True)
-    partial = os.path.join(directory, ".%s.partial-%d" % (IMAGE_DIRECTORY, os.getpid()))
-    shutil.rmtree(partial, ignore_errors=True)
+    # Images of an interrupted run (never named by any config.json) go first.
+    for name in os.listdir(directory):
+        if name.startswith(PARTIAL_PREFIX) or name.startswith(OLD_PREFIX):
+            shutil.rmtree(os.path.join(directory, name), ignore_errors=True)
+    partial = os.path.join(directory, "%s%d" % (PARTIAL_PREFIX, os.getpid()))
     for label in generation.classes + ([config.background_label] if config.background_label else []):
         os.makedirs(os.path.join(partial, label), exist_ok=True)
 
@@ -118,7 +123,7 @@ def put_in_place(directory, partial, replace):
     if os.path.exists(images):
         if not replace:
             raise ConfigError("output_directory: %s appeared while generating; pass --replace to replace it" % images)
-        old = os.path.join(directory, ".%s.old-%d" % (IMAGE_DIRECTORY, os.getpid()))
+        old = os.path.join(directory, "%s%d" % (OLD_PREFIX, os.getpid()))
         os.rename(images, old)
     os.rename(partial, images)
     if old is not None:
