@@ -228,11 +228,11 @@ def test_margin_widens_and_is_clipped_and_occluded_objects_lose_their_box(source
     for row, widened in zip(plain, wide):
         expected = np.clip(row["boxes"] + [-3, -3, 3, 3], 0, 32)
         np.testing.assert_array_equal(widened["boxes"][row["kept"]], expected[row["kept"]])
-    # Large objects, many per image: some are hidden by later ones, but never the last one.
-    used = [row["kept"][:count] for row in plain for count in [int(np.sum(row["box_class"] >= 0))]]
-    assert any(not row["kept"].all() for row in plain if row["kept"].any())
-    assert all(row["kept"][int(np.flatnonzero(row["kept"]).max())] for row in plain if row["kept"].any())
-    assert used
+    # Large objects, up to six per image: some are hidden by later ones (a box dropped before
+    # the image's last kept one), and every image keeps at least its top object's box.
+    assert all(row["kept"].any() for row in plain)
+    hidden = [row for row in plain if not row["kept"][: int(np.flatnonzero(row["kept"]).max())].all()]
+    assert len(hidden) >= 2
 
 
 # Every key ----------------------------------------------------------------------------------

@@ -14,6 +14,9 @@ from pyramid.importers import tf
 MAX_SHAPES = 16
 KINDS = ("line", "ellipse", "rectangle", "wedge")
 MIN_CROP = 0.5  # a photo crop is 50% to 100% of the side of the photo's canvas
+# Shapes are drawn at most this many pixels on the longer side, then resized (bilinear) to the
+# output: every shape is evaluated at every pixel, and the cost grows with the area.
+MAX_SYNTHETIC_SIDE = 224
 
 
 def photo_crop(photos, photo_draw, crop_draws, shape_hw):
@@ -30,6 +33,14 @@ def photo_crop(photos, photo_draw, crop_draws, shape_hw):
 
 def synthetic(draw, shape_hw):
     """float32 [H, W, 3]; `draw(part, shape)` gives the uniform draws."""
+    scale = min(1.0, MAX_SYNTHETIC_SIDE / max(shape_hw))
+    if scale < 1.0:
+        small = [max(1, round(size * scale)) for size in shape_hw]
+        return tf.image.resize(synthetic_at(draw, small), shape_hw, method="bilinear")
+    return synthetic_at(draw, shape_hw)
+
+
+def synthetic_at(draw, shape_hw):
     height, width = shape_hw
     side = float(max(height, width))
     many = draw(0, []) < 0.5

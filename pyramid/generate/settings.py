@@ -134,7 +134,7 @@ class Generation:
         if config.objective_type == DETECTION and config.constant_box_label is not None:
             return [config.constant_box_label]
         labels = set(self.foregrounds.label_names)
-        if config.objective_type == CATEGORICAL and config.background_label is not None:
+        if config.objective_type == CATEGORICAL and config.background_label is not None and config.empty_images_possible:
             labels.add(config.background_label)
         return sorted(labels)
 
