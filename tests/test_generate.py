@@ -240,9 +240,11 @@ def test_margin_widens_and_is_clipped_and_occluded_objects_lose_their_box(source
 
 def test_categorical_labels_come_from_the_last_foreground_or_background_label(sources, tmp_path):
     config = base_config(sources, tmp_path / "out", objective_type="categorical", image_network_candidates=[["simple", "randomly_initialize"]],
-                         empty_image_rate=0.5, background_label="nothing", generated_dataset_size=24)
+                         empty_image_rate=0.5, background_label="nothing", generated_dataset_size=24,
+                         input_image_shape=[40, 24, 3])
     generation, rows = generated(config)
     assert generation.classes == ["d0", "d1", "d2", "nothing"]
+    assert all(row["image"].shape == (24, 40, 3) for row in rows)  # [width, height, 3]
     for point, row in zip(points(generation, rows), rows):
         count = int(row["kept"].sum())
         assert point["file"].startswith(point["label"] + "/")
