@@ -165,6 +165,11 @@ class Composer:
         draws = augmentation.draws(self.config.effective_augmentation_seed, 2 * index + 1, count)
         colours, alpha = tiles[..., :3], tiles[..., 3:] / 255.0
         if self.foreground_augmenter:
+            # Transparent pixels take the object's mean colour, so that the photometric
+            # augmentations' image means (contrast, cutout's fill) are the object's own.
+            mean = tf.math.divide_no_nan(tf.reduce_sum(colours * alpha, axis=[1, 2], keepdims=True),
+                                         tf.reduce_sum(alpha, axis=[1, 2], keepdims=True))
+            colours = tf.where(alpha > 0, colours, mean)
             colours = self.foreground_augmenter.photometric(colours, draws)
         inverse = self.placement_inverse(index, chosen, draws, count)
         windows = footprints(inverse, tf.gather(self.foregrounds.content, chosen), self.height, self.width)
