@@ -413,3 +413,26 @@ def test_an_interrupted_run_leaves_no_config_and_the_next_run_cleans_up(sources,
     assert len(left) == 1 and left[0].startswith(".train.partial-")
     status, _ = run_main(dict(config, generated_dataset_size=4), tmp_path, capsys, "--no-progress")
     assert status == 0 and sorted(os.listdir(tmp_path / "out")) == ["config.json", "train"]
+
+
+def test_pyramid_train_bigmlize_writes_metadata_and_trains_nothing(tmp_path):
+    from pyramid.commands.train import main as train_main
+
+    example = os.path.join(CHECKOUT, "examples", "detection")
+    with open(os.path.join(example, "config.json")) as stream:
+        config = json.load(stream)
+    points = config["training_data"][:3]
+    os.makedirs(tmp_path / "images" / "train")
+    for point in points:
+        Image.open(os.path.join(example, "images", point["file"])).save(tmp_path / "images" / point["file"])
+    config.update(training_data=points, image_root=str(tmp_path / "images"), output_directory=str(tmp_path / "out"))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    assert train_main(["--bigmlize", str(path)]) == 0
+    assert not os.path.exists(tmp_path / "out")
+    metadata = json.loads((tmp_path / "images" / "metadata.json").read_text())
+    assert [entry["file"] for entry in metadata] == [point["file"] for point in points]
+    for entry, point in zip(metadata, points):
+        width, height = Image.open(tmp_path / "images" / point["file"]).size
+        assert entry["boxes"] == [{"xmin": max(0, x1), "ymin": max(0, y1), "xmax": min(width - 1, x2),
+                                   "ymax": min(height - 1, y2), "label": label} for x1, y1, x2, y2, label in point["boxes"]]
