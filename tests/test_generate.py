@@ -6,6 +6,7 @@ a colour), backgrounds scikit-learn's two sample photos; small sizes throughout.
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -128,7 +129,7 @@ def test_config_errors_name_the_key_in_one_line(sources, tmp_path, capsys, chang
     status, err = run_main(config, tmp_path, capsys)
     assert status == 2
     assert err.count("\n") == 1 and "Traceback" not in err
-    assert __import__("re").search(message, err.strip()), err
+    assert re.search(message, err.strip()), err
 
 
 def test_images_in_the_root_need_a_box_label(sources, tmp_path):
