@@ -69,10 +69,11 @@ def base_config(sources, output_directory, **changes):
     return {key: value for key, value in config.items() if value is not None}
 
 
-def generated(config, count=None, batch_size=4, parallelism=None):
-    """The examples (dicts of numpy values) of a config, in memory."""
+def generated(config, count=None, batch_size=4, parallelism=None, compile=False):
+    """The examples (dicts of numpy values) of a config, in memory; the augmentations not
+    compiled by XLA unless asked (the engine's tests compare the two; compiling takes seconds)."""
     generation = validate_generate_config(config, replace=True)
-    maker = output.composer(generation, log=lambda *args: None)
+    maker = output.composer(generation, log=lambda *args: None, compile=compile)
     count = count or generation.config.generated_dataset_size
     batches = output.examples(maker, count, batch_size, parallelism)
     rows = [row for batch in batches for row in output.unbatch(batch)]
@@ -181,8 +182,8 @@ ALL_FOREGROUND = {"foreground_image_augmentations": list(AUGMENTATIONS), "backgr
 
 def test_a_seed_gives_the_same_data_at_any_batch_size_and_parallelism(sources, tmp_path):
     config = base_config(sources, tmp_path / "out", **ALL_FOREGROUND)
-    _, small = generated(config, batch_size=3, parallelism=1)
-    _, large = generated(config, batch_size=8, parallelism=4)
+    _, small = generated(config, batch_size=3, parallelism=1, compile=True)
+    _, large = generated(config, batch_size=8, parallelism=4, compile=True)
     for one, other in zip(small, large, strict=True):
         for key in one:
             np.testing.assert_array_equal(one[key], other[key])

@@ -41,7 +41,7 @@ PURPOSES = {name: number for number, name in enumerate(
 class Composer:
     """Makes example i of a Generation from its banks (`pyramid.generate.banks`)."""
 
-    def __init__(self, generation, foreground_bank, background_bank=None):
+    def __init__(self, generation, foreground_bank, background_bank=None, compile=True):
         config = generation.config
         self.config = config
         self.height, self.width = config.image_shape_hw
@@ -50,8 +50,10 @@ class Composer:
         self.backgrounds = background_bank
         self.synthetic_rate = generation.synthetic_background_rate
         seed = config.effective_augmentation_seed
-        self.foreground_augmenter = augmentation.augmenter(config.foreground_augmentations, seed)
-        self.background_augmenter = augmentation.augmenter(config.background_augmentations, seed)
+        # compile: the augmentations' pixel work by XLA (the engine's default; tests switch it
+        # off to start quicker).
+        self.foreground_augmenter = augmentation.Foreground(config.foreground_augmentations, seed, compile)
+        self.background_augmenter = augmentation.augmenter(config.background_augmentations, seed, compile)
         self.side = int(foreground_bank.tiles.shape[1])
         self._label_tables(generation)
 
@@ -162,7 +164,7 @@ class Composer:
         whether each is kept [k]."""
         count = tf.shape(chosen)[0]
         tiles = tf.cast(tf.gather(self.foregrounds.tiles, chosen), tf.float32)
-        draws = augmentation.draws(self.config.effective_augmentation_seed, 2 * index + 1, count)
+        drawn = self.foreground_augmenter.draw(2 * index + 1, count, self.side)
         colours, alpha = tiles[..., :3], tiles[..., 3:] / 255.0
         if self.foreground_augmenter:
             # Transparent pixels take the object's mean colour, so that the photometric
@@ -170,13 +172,13 @@ class Composer:
             mean = tf.math.divide_no_nan(tf.reduce_sum(colours * alpha, axis=[1, 2], keepdims=True),
                                          tf.reduce_sum(alpha, axis=[1, 2], keepdims=True))
             colours = tf.where(alpha > 0, colours, mean)
-            colours = self.foreground_augmenter.photometric(colours, draws)
-        inverse = self.placement_inverse(index, chosen, draws, count)
+            colours = self.foreground_augmenter.colours(colours, drawn)
+        inverse = self.placement_inverse(index, chosen, drawn, count)
         windows = footprints(inverse, tf.gather(self.foregrounds.content, chosen), self.height, self.width)
         return composite(image, tf.concat([colours * alpha, alpha], axis=-1), inverse, windows,
                          self.config.bounding_box_margin)
 
-    def placement_inverse(self, index, chosen, draws, count):
+    def placement_inverse(self, index, chosen, drawn, count):
         """[k, 3, 3] output-to-tile maps: the inverse of (position . scale . augmentations)."""
         low, high = self.config.occupancy_range
         slot = tf.range(self.slots, dtype=tf.float32)
@@ -192,7 +194,7 @@ class Composer:
         top = tf.minimum(0.0, slack_y) + position[:, 1] * tf.abs(slack_y)
         # Inverse of T(left, top) S(scale) T(-x1, -y1): T(x1, y1) S(1 / scale) T(-left, -top).
         inverse = translation(x1, y1) @ scaling(1.0 / scale) @ translation(-left, -top)
-        _, undo = self.foreground_augmenter.geometry(draws, self.side, self.side)
+        undo = self.foreground_augmenter.inverse(drawn, self.side)
         if undo is not None:
             inverse = undo @ inverse
         return inverse

@@ -28,7 +28,7 @@ PARTIAL_PREFIX = ".%s.partial-" % IMAGE_DIRECTORY  # images being written
 OLD_PREFIX = ".%s.old-" % IMAGE_DIRECTORY  # replaced images being removed
 
 
-def composer(generation, log=print):
+def composer(generation, log=print, compile=True):
     config = generation.config
     side = banks.tile_side(config)
     count_bg = len(generation.backgrounds.paths) if generation.backgrounds else 0
@@ -37,7 +37,7 @@ def composer(generation, log=print):
         % (len(generation.foregrounds.paths), count_bg, megabytes))
     foregrounds = banks.load_foregrounds(generation.foregrounds, side)
     backgrounds = banks.load_backgrounds(generation.backgrounds, config.image_shape_hw) if count_bg else None
-    return Composer(generation, foregrounds, backgrounds)
+    return Composer(generation, foregrounds, backgrounds, compile)
 
 
 def examples(composer_, count, batch_size=DEFAULT_BATCH, parallelism=None, write_under=None):

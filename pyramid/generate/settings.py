@@ -48,6 +48,7 @@ def _check_directory_name(label):
 
 Label = types.described(Annotated[str, AfterValidator(_check_directory_name)],
                         'a non-empty string without "/" (it names a directory of train/)')
+Directory = types.described(str, "a non-empty string (a directory of images)", min_length=1)
 Occupancy = types.described(
     list[float], "[low, high]: two numbers from 0 to %g, low <= high, high > 0" % MAX_OCCUPANCY,
     min_length=2, max_length=2,
@@ -60,15 +61,14 @@ class GenerateConfig(BaseModel):
     model_config = STRICT
 
     # Required keys.
-    foreground_image_root: types.described(str, "a non-empty string (a directory of images)", min_length=1)
+    foreground_image_root: Directory
     generated_dataset_size: types.integer(1, 10**8)
     input_image_shape: types.ImageShape
     objective_type: types.one_of(OBJECTIVE_TYPES)
     output_directory: types.OutputDirectory
 
     # Optional keys.
-    background_image_root: nullable(types.described(str, "a non-empty string (a directory of images)",
-                                                    min_length=1)) = None
+    background_image_root: nullable(Directory) = None
     foreground_image_augmentations: types.ImageAugmentations = []
     foreground_augmentation_ranges: types.AugmentationRanges = {}
     background_image_augmentations: types.ImageAugmentations = []
