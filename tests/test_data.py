@@ -85,3 +85,47 @@ def test_the_run_says_how_many_classes_the_holdout_misses(digits_dir, tmp_path):
     )
     whole = TrainingData(validate_train_config(training_config(image_root, str(tmp_path), points)))
     assert whole.missed_classes == 0 and "misses" not in whole.describe()
+
+
+@pytest.mark.parametrize("max_data_size, balance", [(10**9, False), (0, True)], ids=["in-memory", "streamed-balanced"])
+def test_input_pipelines_read_disjoint_shares_of_every_global_batch(digits_dir, tmp_path, max_data_size, balance):
+    """Two workers of one replica each read the two halves of the batches one device reads,
+    augmented as one machine with two replicas augments them, each half with its own draws."""
+    from pyramid.data.augment import Augmenter
+    from pyramid.train.distributed_input import Share
+
+    image_root, points = digits_dir
+    ranges = {"zoom": 0.3, "brightness": 0.4}
+    settings = dict(max_data_size=max_data_size, balance_objective=balance, batch_size=16)
+    data = TrainingData(validate_train_config(
+        training_config(image_root, str(tmp_path), points, augmentation_ranges=ranges, **settings)
+    ))
+    steps = 3
+    whole = list(data.augmented_batches().take(steps))
+    workers = [list(data.augmented_batches(share=Share(16, 2, worker, 1)).take(steps)) for worker in (0, 1)]
+    machine = list(data.augmented_batches(share=Share(16, 2, 0, 2)).take(2 * steps))
+    for step in range(steps):
+        halves = [workers[worker][step] for worker in (0, 1)]
+        assert [len(half["row"]) for half in halves] == [8, 8]
+        np.testing.assert_array_equal(np.concatenate([half["row"] for half in halves]), whole[step]["row"])
+        np.testing.assert_array_equal(
+            np.concatenate([half["target"] for half in halves]), whole[step]["target"]
+        )
+        for worker in (0, 1):
+            np.testing.assert_array_equal(halves[worker]["image"], machine[2 * step + worker]["image"])
+
+    # Worker 1's first batch is augmented as batch 1 of the stream, not as worker 0's batch 0.
+    plain = TrainingData(validate_train_config(training_config(image_root, str(tmp_path), points, **settings)))
+    raw = next(iter(plain.augmented_batches(share=Share(16, 2, 1, 1))))
+    np.testing.assert_array_equal(raw["row"], workers[1][0]["row"])
+    augment = Augmenter(data.config.augmentations, data.augmentation_seed)
+    np.testing.assert_allclose(augment(raw["image"], 1).numpy(), workers[1][0]["image"], atol=1e-4)
+    assert np.abs(augment(raw["image"], 0).numpy() - workers[1][0]["image"]).max() > 10
+
+
+def test_share_numbers_every_replica_batch_of_the_cluster_once():
+    from pyramid.train.distributed_input import Share
+
+    # 2 workers x 2 replicas: worker 1's batches are replicas 2 and 3 of each step.
+    numbers = [[Share(32, 4, first, 2).batch_number(n) for n in range(6)] for first in (0, 2)]
+    assert numbers == [[0, 1, 4, 5, 8, 9], [2, 3, 6, 7, 10, 11]]

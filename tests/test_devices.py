@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 
 import numpy as np
 import pytest
@@ -18,6 +19,17 @@ def assert_sensenet_agrees(image_root, output):
     theirs = sensenet_predictions(os.path.join(output, "final_model.json"), files)
     np.testing.assert_allclose(theirs, [p["prediction"] for p in predictions], atol=PARITY_TOLERANCE, rtol=0)
     return final
+
+
+# Images a pipeline may have read ahead of training when it stops (its prefetch buffers and
+# the maps in flight; 48 were measured for batch 16 over two workers).
+LOOKAHEAD_IMAGES = 192
+
+
+def images_read(stdout):
+    """(read by this process, trained on in the whole run) of each candidate's line."""
+    found = re.findall(r"training images read by this process: (\d+); trained on: (\d+)", stdout)
+    return [(int(read), int(trained)) for read, trained in found]
 
 
 @pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
@@ -71,6 +83,9 @@ def test_two_replicas_train_the_example(digits_dir, tmp_path, precision):
     assert "computing in %s" % precision in finished.stdout
     final = assert_sensenet_agrees(image_root, output)
     assert final["iterations"] == 40
+    # One pipeline feeds both replicas, each image read once (not once per replica).
+    [(read, trained)] = images_read(finished.stdout)
+    assert trained == 40 * 16 and trained <= read <= trained + LOOKAHEAD_IMAGES, (read, trained)
 
 
 def free_ports(count):
@@ -86,7 +101,8 @@ def free_ports(count):
 
 
 def test_two_workers_on_localhost(digits_dir, tmp_path):
-    """MultiWorkerMirroredStrategy: two pyramid_train processes train one model together."""
+    """MultiWorkerMirroredStrategy: two pyramid_train processes train one model together,
+    each reading, decoding and augmenting only its half of every batch."""
     import subprocess
     import sys
 
@@ -94,7 +110,12 @@ def test_two_workers_on_localhost(digits_dir, tmp_path):
 
     image_root, points = digits_dir
     output = tmp_path / "out"
-    config = training_config(image_root, str(output), points, max_total_time=60, patience=3, precision="float32")
+    # Streamed from disk (max_data_size 0), so every image a worker's pipeline reads is a
+    # decoded file.
+    config = training_config(
+        image_root, str(output), points, max_total_time=60, patience=3, precision="float32", max_data_size=0,
+        augmentation_ranges={"zoom": 0.2, "brightness": 0.3},
+    )
     path = write_config(tmp_path / "config.json", config)
     cluster = {"worker": ["localhost:%d" % port for port in free_ports(2)]}
     workers = []
@@ -124,3 +145,11 @@ def test_two_workers_on_localhost(digits_dir, tmp_path):
     assert "written to" in outputs[0][0] and "Not the chief" in outputs[1][0]
     assert (output / "final_model.json").exists()
     assert_sensenet_agrees(image_root, str(output))
+    # Each worker decoded about half the images the run trained on (a little more: the
+    # batches its pipeline had read ahead when training stopped).
+    counts = [images_read(stdout) for stdout, _ in outputs]
+    assert len(counts[0]) == len(counts[1]) == 1
+    (read_0, trained), (read_1, trained_1) = counts[0][0], counts[1][0]
+    assert trained == trained_1 and trained >= 50 * config["batch_size"]
+    for read in (read_0, read_1):
+        assert 0.5 * trained <= read <= 0.5 * trained + LOOKAHEAD_IMAGES, (read, trained)

@@ -230,7 +230,7 @@ def balanced_rows(rows, classes, seed):
 
 
 def training_dataset(images, row_values, weights, rows, batch_size, seed, balance_classes=None,
-                     augment=None, to_keras=None):
+                     augment=None, to_keras=None, share=None):
     """Endless batches over the training `rows`: dicts, or what `to_keras(batch)` makes of
     them (Keras' (inputs, targets, weights)).
 
@@ -240,6 +240,9 @@ def training_dataset(images, row_values, weights, rows, batch_size, seed, balanc
     `augment(images, batch_number, boxes=None)`, when given, transforms each batch's images,
     and its boxes when it has any; batches are numbered from 0 over the whole stream, so
     every epoch gets fresh, reproducible draws.
+    `share(order)`, when given, keeps the rows of the order this pipeline reads (its share of
+    every global batch under several replicas, `pyramid.train.distributed_input`);
+    `batch_size` is then the per-replica batch.
 
     Everything after reading happens in one map per batch: assembling the float images,
     gathering the rows' values, augmenting and making Keras' tuple. (Each further map cost
@@ -249,6 +252,8 @@ def training_dataset(images, row_values, weights, rows, batch_size, seed, balanc
         order = shuffled_rows(rows, seed)
     else:
         order = balanced_rows(rows, balance_classes, seed)
+    if share is not None:
+        order = share(order)
     values = {name: tf.constant(value) for name, value in row_values.items()}
     values["weight"] = tf.constant(weights, tf.float32)
 

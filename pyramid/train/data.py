@@ -1,4 +1,9 @@
-"""The training and holdout rows of a config, with their images, targets and weights."""
+"""The training and holdout rows of a config, with their images, targets and weights.
+
+Training batches are made for the tf.distribute strategy in scope: under several replicas
+each worker's input pipeline reads, decodes and augments only its replicas' share of every
+global batch (`pyramid.train.distributed_input`).
+"""
 
 import numpy as np
 
@@ -7,6 +12,7 @@ from pyramid.data.datasets import MemoryImages, evaluation_dataset, image_source
 from pyramid.data.holdout import missed_strata, split_holdout
 from pyramid.importers import tf
 from pyramid.objectives import make_objective
+from pyramid.train.distributed_input import ImagesRead, distributed_batches
 
 EVALUATION_BATCH = 64
 
@@ -44,24 +50,36 @@ class TrainingData:
         self.holdout_truth = self.objective.truth(self.holdout_rows)
         self.holdout_weights = self.weights[self.holdout_rows]
         self.augmentation_seed = config.augmentation_seed if config.augmentation_seed is not None else config.seed
+        self.images_read = ImagesRead()
 
     @property
     def in_memory(self):
         return isinstance(self.images, MemoryImages)
 
-    def augmented_batches(self, stream=0, to_keras=None):
+    def augmented_batches(self, stream=0, to_keras=None, share=None):
         """Endless augmented training batches, as dicts (see `pyramid.data.datasets`) or as
-        `to_keras` makes them; each `stream` number draws its own order."""
+        `to_keras` makes them; each `stream` number draws its own order. With a `share`
+        (a `distributed_input.Share`), one input pipeline's per-replica batches."""
         balance = self.objective.balance_ids() if self.config.balance_objective else None
         augmenter = Augmenter(self.config.augmentations, stream_seed(self.augmentation_seed, stream))
+        batch_size = self.config.batch_size
+        if share is not None:
+            augmenter, batch_size = share.numbered(augmenter), share.per_replica_batch
         return training_dataset(
             self.images, self.row_values, self.weights, self.train_rows,
-            self.config.batch_size, stream_seed(self.config.seed, stream), balance, augmenter, to_keras,
+            batch_size, stream_seed(self.config.seed, stream), balance, augmenter, to_keras,
+            share=share.rows if share is not None else None,
         )
 
     def training_batches(self, stream=0, document=None):
-        """Keras' (inputs, targets, weights) batches for training the network of `document`."""
-        return self.augmented_batches(stream, self.objective.keras_batches(document))
+        """Keras' (inputs, targets, weights) batches for training the network of `document`,
+        distributed over the replicas of the strategy in scope (each worker reading only its
+        share); the images they hold are counted in `images_read`."""
+        to_keras = self.images_read.counting(self.objective.keras_batches(document))
+        return distributed_batches(
+            tf.distribute.get_strategy(), self.config.batch_size,
+            lambda share: self.augmented_batches(stream, to_keras, share),
+        )
 
     def holdout_batches(self):
         """The holdout's network inputs, in batches, in holdout_rows order."""

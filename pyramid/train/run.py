@@ -114,7 +114,21 @@ def train_candidate(topology, method, index, data, config, chief, deadline, run_
         os.path.join(config.output_directory, "tensorboard", result.directory) if chief else None
     )
     tensorboard.images(data.sample_images())
-    return fit_built(built, result, data, config, started, deadline, progress, tensorboard)
+    read_before = data.images_read.total()
+    fit_built(built, result, data, config, started, deadline, progress, tensorboard)
+    log_images_read(data.images_read.total() - read_before, result, config)
+    return result
+
+
+def log_images_read(count, result, config):
+    """How many training images this process's input pipeline read, against how many the
+    whole run trained on: under several workers each reads only its share (plus the few
+    batches its pipeline had read ahead when training stopped)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    log("  training images read by this process: %d; trained on: %d (%d iterations of %d, over %d %s)" % (
+        count, result.iterations * config.batch_size, result.iterations, config.batch_size,
+        replicas, "replica" if replicas == 1 else "replicas",
+    ))
 
 
 def fit_built(built, result, data, config, started, deadline, progress, tensorboard):
