@@ -11,7 +11,8 @@ Images come from one of two sources, chosen by `max_data_size`:
 Both give the float32 pixels sensenet computes for the same files (`pyramid.data.reading`).
 
 Row order is drawn with stateless random ops from (seed, epoch), so one seed gives the same
-batches whatever the parallelism.
+batches whatever the parallelism. Under several replicas each worker's pipeline keeps only
+its share of every global batch of that order (`pyramid.train.distributed_input`).
 """
 
 import os

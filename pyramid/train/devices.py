@@ -8,6 +8,8 @@
   MultiWorkerMirroredStrategy over all of them; the workers agree on every decision (see
   `Agreement`) and only the chief (the "chief" task, else worker 0) writes results;
 - otherwise TensorFlow's default strategy on the one device.
+Under the first three, each worker's input pipeline reads only its replicas' share of every
+global batch (`pyramid.train.distributed_input`).
 
 Precision "auto" picks, per network, mixed_float16 when every GPU is of compute capability
 7.0 or more (where float16 runs fast). Without GPUs it picks mixed_bfloat16 when the CPU has
