@@ -91,7 +91,7 @@ def test_the_run_says_how_many_classes_the_holdout_misses(digits_dir, tmp_path):
 def test_input_pipelines_read_disjoint_shares_of_every_global_batch(digits_dir, tmp_path, max_data_size, balance):
     """Two workers of one replica each read the two halves of the batches one device reads,
     augmented as one machine with two replicas augments them, each half with its own draws."""
-    from pyramid.data.augment import Augmenter
+    from pyramid.augment.augmenter import Augmenter
     from pyramid.train.distributed_input import Share
 
     image_root, points = digits_dir
