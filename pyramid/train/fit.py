@@ -7,6 +7,13 @@ consecutive checks without improvement (not counted during warmup) the best weig
 are restored and the learning rate steps down to the next phase; after the last phase, or at
 the candidate's deadline, or after `max_iterations` batches, training stops. The weights
 kept are those of the single best check.
+
+Keras runs several batches per call of its compiled step (`steps_per_execution`), and the
+controller decides (stop? check the holdout now?) only between those calls: as many batches
+as take about `DECISION_SECONDS`, measured as training goes, so that fast networks do not pay
+Python, a clock reading and, between workers, a collective agreement on every batch, while
+slow ones still decide after every batch. Executions end exactly at the end of each pass
+(Keras shortens the last one) and at `max_iterations` (the controller does).
 """
 
 import itertools
@@ -19,6 +26,14 @@ import numpy as np
 from pyramid.importers import keras
 from pyramid.train.devices import Agreement
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
+
+# Seconds of training between two decisions of the controller; more batches per execution
+# barely help past this (the per-call overhead is a few hundred microseconds).
+DECISION_SECONDS = 0.25
+# At most this many batches per execution, and at most this factor more than the last one
+# (a misleadingly fast measurement cannot make one execution overrun by much).
+MAX_STEPS_PER_EXECUTION = 256
+GROWTH = 4
 
 # Per training method: the learning-rate factor of each phase, and whether the image
 # (convolutional) layers train in it. Starting from trained weights takes gentler steps;
@@ -46,6 +61,7 @@ class CandidateResult:
         self.metrics = None
         self.parameters = 0
         self.iterations = 0
+        self.executions = 0  # calls of Keras' compiled training step (several batches each)
         self.elapsed = 0.0
         self.time_budget = None  # seconds it was given, from its start
         self.checks = []
@@ -95,24 +111,59 @@ class TrainingController(keras.callbacks.Callback):
         self.last_check = self.started
         self.check_seconds = 0.0
         self.finished = False
+        # Batches the next Keras execution runs, and when the last one ended.
+        self.steps_per_execution = 1
+        self.executions = 0
+        self.pass_start = 0
+        self.execution_start = self.started
 
     def on_train_begin(self, logs=None):
         if not self.result.checks:
             self.check()
+        # A new `fit` traces its step again: measure from one batch up.
+        self.plan_execution(1)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # Keras counts batches from 0 in each pass (epoch); it also puts its own
+        # steps_per_execution back after shortening a pass's last execution.
+        self.pass_start = self.iterations
+        self.plan_execution(self.steps_per_execution)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.iterations += 1
+        # `batch` is the pass's index of the execution's last batch.
+        ran = self.pass_start + batch + 1 - self.iterations
+        self.iterations += ran
+        self.executions += 1
         self.last_loss = (logs or {}).get("loss", self.last_loss)
         now = time.monotonic()
-        late, due = self.agreement.any(self.late(now), now - self.last_check >= self.config.max_seconds_per_update)
+        (late, due), (step_seconds,) = self.agreement.decide(
+            (self.late(now), now - self.last_check >= self.config.max_seconds_per_update),
+            ((now - self.execution_start) / ran,),
+        )
         if not self.out_of_budget(late) and due:
             self.check()
+        self.plan_execution(self.steps_for(step_seconds))
 
     def on_epoch_end(self, epoch, logs=None):
         if not self.model.stop_training:
             late = self.agreement.any(self.late(time.monotonic()))
             if not self.out_of_budget(late):
                 self.check()
+
+    def steps_for(self, step_seconds):
+        """Batches for the next execution, from the seconds per batch of the last one (the
+        same on every worker: `step_seconds` is agreed on)."""
+        steps = int(DECISION_SECONDS / max(step_seconds, 1e-9))
+        return max(1, min(steps, GROWTH * self.steps_per_execution, MAX_STEPS_PER_EXECUTION))
+
+    def plan_execution(self, steps):
+        """Run `steps` batches in the next execution, never past max_iterations."""
+        max_iterations = self.config.max_iterations
+        if max_iterations is not None:
+            steps = max(1, min(steps, max_iterations - self.iterations))
+        self.steps_per_execution = steps
+        self.model.steps_per_execution.assign(steps)
+        self.execution_start = time.monotonic()
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
@@ -222,9 +273,10 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     def evaluate():
         # Always through float32 weights and arithmetic: these predictions are the output.
         evaluation_model = built.evaluation_model()
-        if agreement.active:
+        if agreement.active or evaluation_model.jit_compile:
             # Keras' predict would split the holdout over the workers; every worker scores it
-            # all, calling the model directly.
+            # all, calling the model directly. Under XLA, Keras' predict would be compiled
+            # by XLA too, whose fused arithmetic is not quite sensenet's.
             outputs = predict_directly(evaluation_model, data.holdout_batches())
         else:
             outputs = evaluation_model.predict(data.holdout_batches(), verbose=0)
@@ -246,12 +298,15 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
         optimizer = training_optimizer(config, schedule, built.precision)
-        model.compile(optimizer=optimizer, loss=objective.loss(config.loss_function))
+        # Compiled for several batches per execution; the controller sets how many.
+        model.compile(optimizer=optimizer, loss=objective.loss(config.loss_function),
+                      steps_per_execution=MAX_STEPS_PER_EXECUTION, jit_compile=config.jit_compile)
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         batches = data.training_batches(stream, built.document)
         model.fit(batches, epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
 
     result.iterations = controller.iterations
+    result.executions = controller.executions
     result.holdout_predictions = controller.best_predictions
     result.document = built.document_with_weights()
     return result
