@@ -1,13 +1,25 @@
-"""Training benchmarks: throughput per topology and setting, and Fashion-MNIST accuracy.
+"""Training benchmarks: pyramid's training loop, the network's step (with and without XLA),
+and Fashion-MNIST accuracy.
 
-Throughput (images/s of training steps on in-memory batches) for each topology at one input
-size: float32 against mixed_bfloat16, and 1 against 2 replicas (the CPU split into two
-logical devices, as PYRAMID_CPU_DEVICES does). Each setting runs in its own process (device
-splitting must happen before TensorFlow starts) and the settings of a topology run back to
-back, so the ratios compare like with like on a shared machine.
+Every measurement runs in its own process (device splitting must happen before TensorFlow
+starts); the settings of a topology run back to back, so the ratios compare like with like on
+a shared machine. Two replicas are the CPU split into two logical devices, as
+PYRAMID_CPU_DEVICES=2 does.
 
-    python benchmarks/train.py --throughput --size 32 --batch-size 32 --steps 60
-    python benchmarks/train.py --throughput --topologies simple,resnet18 --size 64
+--throughput: images/s of pyramid's own training loop (`fit_candidate`, its controller and
+steps per execution, in-memory images; the second of two passes, between the holdout checks
+that end them) for this checkout against a git revision of this repository (--baseline,
+default main: its files are exported to a temporary directory and imported from there), on
+1 and 2 replicas:
+
+    python benchmarks/train.py --throughput --steps 100 --repeats 2 --baseline 361c9c9
+
+--network: images/s of Keras' `fit` alone on one repeated batch, float32 against
+mixed_bfloat16, 1 against 2 replicas. --xla: the same without and with `jit_compile`, at each
+topology's usual input size with --usual-sizes:
+
+    python benchmarks/train.py --network --size 32 --batch-size 32 --steps 60
+    python benchmarks/train.py --xla --usual-sizes --topologies mobilenet,resnet18 --batch-size 16 --steps 3
 
 Accuracy: writes Fashion-MNIST (Debian package dataset-fashion-mnist) as 32x32 RGB PNGs
 once, trains with pyramid_train for --max-total-time seconds, and reports the accuracy of
@@ -35,6 +47,9 @@ FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", 
 SETTINGS = (("float32", 1), ("mixed_bfloat16", 1), ("float32", 2), ("mixed_bfloat16", 2))
 # Holdout rows of the fit-loop measurement: few, so that its checks take little of the time.
 FIT_HOLDOUT = 8
+# Batches of the fit-loop measurement before the measured pass: past pyramid's switch to the
+# several-batch step (SINGLE_BATCH_ITERATIONS, 200) and the tracing of that step.
+FIT_WARMUP = 300
 # The input sizes the topologies are usually trained at: pretrained networks at their
 # ImageNet size, the small ones at CIFAR's.
 USUAL_SIZE = {"simple": 32, "simple_residual": 32, "mobilenet": 224, "mobilenetv2": 224, "resnet18": 224}
@@ -72,8 +87,9 @@ def measure(topology, size, batch_size, steps, precision, jit_compile=False):
 def measure_fit(topology, size, batch_size, steps, precision, image_root):
     """images/s of pyramid's own training loop in this process: `fit_candidate` with its
     controller (holdout checks, budgets, steps per execution, whatever the imported pyramid
-    does) on in-memory images, timed over the second of two passes of `steps` batches
-    (between the holdout checks at their ends; the first pass traces the step)."""
+    does) on in-memory images, timed over one pass of `steps` batches (between the holdout
+    checks at its ends) after passes of at least FIT_WARMUP batches (tracing the one-batch
+    step, then the several-batch one)."""
     from pyramid.config import validate_train_config
     from pyramid.importers import keras
     from pyramid.train import devices
@@ -84,13 +100,14 @@ def measure_fit(topology, size, batch_size, steps, precision, image_root):
 
     with open(os.path.join(image_root, "points.json")) as stream:
         points = json.load(stream)[: steps * batch_size + FIT_HOLDOUT]
+    warmup_passes = -(-FIT_WARMUP // steps)
     config = validate_train_config({
         "image_root": image_root, "output_directory": os.path.join(image_root, "output"),
         "input_image_shape": [size, size, 3], "image_network_candidates": [[topology, "randomly_initialize"]],
         "max_total_time": 1e6, "max_seconds_per_update": 1e6, "patience": 1000, "batch_size": batch_size,
         "holdout_set_size": FIT_HOLDOUT, "precision": precision, "training_data": points,
-        # Past the check at the end of the second pass.
-        "max_iterations": 2 * steps + 1,
+        # Past the check at the end of the measured pass.
+        "max_iterations": (warmup_passes + 1) * steps + 1,
     })
     data = TrainingData(config)
     assert len(data.train_rows) == steps * batch_size, len(data.train_rows)
@@ -103,7 +120,7 @@ def measure_fit(topology, size, batch_size, steps, precision, image_root):
         progress = Progress(topology, 1e6, lambda text: None, stream=open(os.devnull, "w"))
         fit_candidate(built, data, config, time.monotonic() + 1e6, result, progress, TensorBoard(None))
     seconds = {check["iteration"]: check["seconds"] for check in result.checks}
-    return steps * batch_size / (seconds[2 * steps] - seconds[steps])
+    return steps * batch_size / (seconds[(warmup_passes + 1) * steps] - seconds[warmup_passes * steps])
 
 
 def write_throughput_images(directory, size, count):

@@ -34,18 +34,19 @@ def fit_directly(config_dict):
 
 def test_max_iterations_trains_exactly_that_many_batches_in_fewer_executions(digits_dir, tmp_path):
     image_root, points = digits_dir
-    # 96 training rows in batches of 4: passes of 24 batches; 61 ends inside the third pass.
+    # 96 training rows in batches of 4: passes of 24 batches; 261 ends inside the 11th pass,
+    # well after the switch to several batches per execution (after 200).
     built, result, _, _ = fit_directly(training_config(
-        image_root, str(tmp_path), points, batch_size=4, max_iterations=61, max_seconds_per_update=0.3,
+        image_root, str(tmp_path), points, batch_size=4, max_iterations=261, max_seconds_per_update=0.3,
         jit_compile=False,
     ))
     assert result.stop_reason == "max_iterations reached"
-    assert result.iterations == 61
-    assert int(built.keras_model.optimizer.iterations.numpy()) == 61  # batches really trained
-    assert result.executions < 61  # some executions ran several batches
+    assert result.iterations == 261
+    assert int(built.keras_model.optimizer.iterations.numpy()) == 261  # batches really trained
+    assert result.executions < 261 - 20  # executions after the switch ran several batches
     iterations = [check["iteration"] for check in result.checks]
-    assert iterations == sorted(iterations) and iterations[-1] <= 61
-    assert {0, 24, 48} <= set(iterations)  # a check at the end of every pass, exactly
+    assert iterations == sorted(iterations) and iterations[-1] <= 261
+    assert set(range(0, 261, 24)) <= set(iterations)  # a check at the end of every pass, exactly
     assert built.keras_model.jit_compile is False
 
 
