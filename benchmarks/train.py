@@ -100,7 +100,10 @@ def measure_fit(topology, size, batch_size, steps, precision, image_root):
 
     with open(os.path.join(image_root, "points.json")) as stream:
         points = json.load(stream)[: steps * batch_size + FIT_HOLDOUT]
-    warmup_passes = -(-FIT_WARMUP // steps)
+    from pyramid.train import fit
+
+    # Code without the several-batch step (a baseline) needs only the pass that traces.
+    warmup_passes = -(-FIT_WARMUP // steps) if hasattr(fit, "SINGLE_BATCH_ITERATIONS") else 1
     config = validate_train_config({
         "image_root": image_root, "output_directory": os.path.join(image_root, "output"),
         "input_image_shape": [size, size, 3], "image_network_candidates": [[topology, "randomly_initialize"]],

@@ -330,6 +330,8 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard
     )
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
+    # The worker's dense jobs pass their job settings, which have no jit_compile (no XLA).
+    jit_compile = getattr(config, "jit_compile", False)
     # One `fit` per run of phases with the same trainable layers: changing them needs a new
     # optimizer, whose step count the schedule continues from so warmup never restarts.
     for stream in itertools.count():
@@ -341,7 +343,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         optimizer = training_optimizer(config, schedule, built.precision)
         # One batch per execution to start with; the controller sets how many.
         model.compile(optimizer=optimizer, loss=objective.loss(config.loss_function),
-                      steps_per_execution=1, jit_compile=config.jit_compile)
+                      steps_per_execution=1, jit_compile=jit_compile)
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         batches = data.training_batches(stream, built.document)
         model.fit(batches, epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
