@@ -40,8 +40,10 @@ MAX_DECISION_INTERVAL = 256
 GROWTH = 4
 # Batches of a `fit` before it may switch to the several-batch step, whose tracing costs about
 # a second of CPU more here (once per `fit`), while it saves about a millisecond per batch:
-# short runs (and the tests) never pay for it.
+# short runs (and the tests) never pay for it; nor do batches slower than
+# DECISION_SECONDS / SEVERAL_BATCHES_FROM (30 ms), for which that millisecond is noise.
 SINGLE_BATCH_ITERATIONS = 200
+SEVERAL_BATCHES_FROM = 8
 
 # Per training method: the learning-rate factor of each phase, and whether the image
 # (convolutional) layers train in it. Starting from trained weights takes gentler steps;
@@ -192,7 +194,8 @@ class TrainingController(keras.callbacks.Callback):
         batch per execution until the several-batch step pays (see the module's notes)."""
         steps = max(1, self.next_decision - self.iterations)
         if steps > 1 and not self.several_batches:
-            if self.agreement.active or self.iterations - self.fit_start < SINGLE_BATCH_ITERATIONS:
+            if (self.agreement.active or self.interval < SEVERAL_BATCHES_FROM
+                    or self.iterations - self.fit_start < SINGLE_BATCH_ITERATIONS):
                 steps = 1
             else:
                 self.switch_to_several_batches(steps)
