@@ -16,8 +16,8 @@ decisions in one call of its compiled step (`steps_per_execution`), saving its p
 overhead. Executions end exactly at the end of each pass (Keras shortens the last one), at
 the decisions and so at `max_iterations`. Tracing the several-batch step costs about twice
 the one-batch one, so a `fit` starts with one batch per call and switches after
-`SINGLE_BATCH_ITERATIONS`, and only when its batches are fast enough for several to fit in
-`DECISION_SECONDS`; never in a cluster (collectives inside Keras' loop are untested there).
+`SINGLE_BATCH_ITERATIONS`, and only when its batches are fast enough for
+`SEVERAL_BATCHES_FROM` of them to fit in `DECISION_SECONDS`; never in a cluster (collectives inside Keras' loop are untested there).
 """
 
 import itertools
