@@ -44,6 +44,9 @@ GROWTH = 4
 # DECISION_SECONDS / SEVERAL_BATCHES_FROM (30 ms), for which that millisecond is noise.
 SINGLE_BATCH_ITERATIONS = 200
 SEVERAL_BATCHES_FROM = 8
+# Tracing cannot be interrupted: switch only with more time left before the deadline than
+# this many times the first batch of the `fit` took (mostly tracing the one-batch step).
+SWITCH_TIME_MARGIN = 10
 
 # Per training method: the learning-rate factor of each phase, and whether the image
 # (convolutional) layers train in it. Starting from trained weights takes gentler steps;
@@ -129,6 +132,7 @@ class TrainingController(keras.callbacks.Callback):
         # Keras counts the batches of each pass (epoch) from 0.
         self.pass_start = 0
         self.fit_start = 0  # iterations when the current `fit` began
+        self.first_batch_seconds = None  # how long its first batch took (with tracing)
         self.several_batches = False  # whether the current `fit` runs the several-batch step
         self.executions = 0
 
@@ -139,6 +143,7 @@ class TrainingController(keras.callbacks.Callback):
         # decide after its first batch, then measure from there.
         self.fit_start = self.iterations
         self.several_batches = False
+        self.first_batch_seconds = None
         self.next_decision = self.capped(self.iterations + 1)
         self.restart_interval()
 
@@ -157,6 +162,8 @@ class TrainingController(keras.callbacks.Callback):
         self.last_loss = (logs or {}).get("loss", self.last_loss)
         now = time.monotonic()
         started_at, started = self.interval_start
+        if self.first_batch_seconds is None:
+            self.first_batch_seconds = now - started
         (late, due), (batch_seconds,) = self.agreement.decide(
             (self.late(now), now - self.last_check >= self.config.max_seconds_per_update),
             ((now - started) / max(1, self.iterations - started_at),),
@@ -194,8 +201,10 @@ class TrainingController(keras.callbacks.Callback):
         batch per execution until the several-batch step pays (see the module's notes)."""
         steps = max(1, self.next_decision - self.iterations)
         if steps > 1 and not self.several_batches:
+            time_left = self.deadline - time.monotonic()
             if (self.agreement.active or self.interval < SEVERAL_BATCHES_FROM
-                    or self.iterations - self.fit_start < SINGLE_BATCH_ITERATIONS):
+                    or self.iterations - self.fit_start < SINGLE_BATCH_ITERATIONS
+                    or time_left < SWITCH_TIME_MARGIN * self.first_batch_seconds):
                 steps = 1
             else:
                 self.switch_to_several_batches(steps)
