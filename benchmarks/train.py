@@ -32,6 +32,7 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -198,6 +199,13 @@ def fit_loop_table(args):
     image_root = os.path.join(args.data_directory, "throughput-%d" % args.size)
     write_throughput_images(image_root, args.size, args.steps * args.batch_size + FIT_HOLDOUT)
     baseline = baseline_checkout(args.baseline)
+    try:
+        fit_loop_rows(args, image_root, baseline)
+    finally:
+        shutil.rmtree(baseline, ignore_errors=True)
+
+
+def fit_loop_rows(args, image_root, baseline):
     print("training throughput of pyramid's fit loop, images/s: input %dx%d, batch %d, %d steps a pass, "
           "precision %s, best of %d, %d CPUs; before = %s, after = this checkout"
           % (args.size, args.size, args.batch_size, args.steps, args.precision, args.repeats, os.cpu_count(),
