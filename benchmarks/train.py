@@ -1,13 +1,25 @@
-"""Training benchmarks: throughput per topology and setting, and Fashion-MNIST accuracy.
+"""Training benchmarks: pyramid's training loop, the network's step (with and without XLA),
+and Fashion-MNIST accuracy.
 
-Throughput (images/s of training steps on in-memory batches) for each topology at one input
-size: float32 against mixed_bfloat16, and 1 against 2 replicas (the CPU split into two
-logical devices, as PYRAMID_CPU_DEVICES does). Each setting runs in its own process (device
-splitting must happen before TensorFlow starts) and the settings of a topology run back to
-back, so the ratios compare like with like on a shared machine.
+Every measurement runs in its own process (device splitting must happen before TensorFlow
+starts); the settings of a topology run back to back, so the ratios compare like with like on
+a shared machine. Two replicas are the CPU split into two logical devices, as
+PYRAMID_CPU_DEVICES=2 does.
 
-    python benchmarks/train.py --throughput --size 32 --batch-size 32 --steps 60
-    python benchmarks/train.py --throughput --topologies simple,resnet18 --size 64
+--throughput: images/s of pyramid's own training loop (`fit_candidate`, its controller and
+steps per execution, in-memory images; the second of two passes, between the holdout checks
+that end them) for this checkout against a git revision of this repository (--baseline,
+default main: its files are exported to a temporary directory and imported from there), on
+1 and 2 replicas:
+
+    python benchmarks/train.py --throughput --steps 100 --repeats 2 --baseline 361c9c9
+
+--network: images/s of Keras' `fit` alone on one repeated batch, float32 against
+mixed_bfloat16, 1 against 2 replicas. --xla: the same without and with `jit_compile`, at each
+topology's usual input size with --usual-sizes:
+
+    python benchmarks/train.py --network --size 32 --batch-size 32 --steps 60
+    python benchmarks/train.py --xla --usual-sizes --topologies mobilenet,resnet18 --batch-size 16 --steps 3
 
 Accuracy: writes Fashion-MNIST (Debian package dataset-fashion-mnist) as 32x32 RGB PNGs
 once, trains with pyramid_train for --max-total-time seconds, and reports the accuracy of
@@ -20,8 +32,10 @@ import argparse
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -32,13 +46,22 @@ sys.path.insert(0, CHECKOUT)  # this checkout's pyramid, wherever the script is 
 FASHION = "/usr/share/datasets/fashion-mnist/"
 FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
 SETTINGS = (("float32", 1), ("mixed_bfloat16", 1), ("float32", 2), ("mixed_bfloat16", 2))
+# Holdout rows of the fit-loop measurement: few, so that its checks take little of the time.
+FIT_HOLDOUT = 8
+# Batches of the fit-loop measurement before the measured pass: past pyramid's switch to the
+# several-batch step (SINGLE_BATCH_ITERATIONS, 200) and the tracing of that step.
+FIT_WARMUP = 300
+# The input sizes the topologies are usually trained at: pretrained networks at their
+# ImageNet size, the small ones at CIFAR's.
+USUAL_SIZE = {"simple": 32, "simple_residual": 32, "mobilenet": 224, "mobilenetv2": 224, "resnet18": 224}
 
 
 # Throughput --------------------------------------------------------------------------------
 
 
-def measure(topology, size, batch_size, steps, precision):
-    """images/s of `steps` training steps (after warm-up) in this process."""
+def measure(topology, size, batch_size, steps, precision, jit_compile=False):
+    """images/s of `steps` training steps (after warm-up) in this process, Keras' own `fit`
+    on one repeated batch: the network's speed alone (no input pipeline, no controller)."""
     from pyramid.nets import topologies
     from pyramid.nets.model import BuiltModel, network_document
     from pyramid.importers import keras, tf
@@ -51,40 +74,177 @@ def measure(topology, size, batch_size, steps, precision):
         readout = topologies.seed_layers(topologies.default_readout(10, "softmax"), 2)
         exposition = {"type": "categorical", "values": [str(i) for i in range(10)]}
         model = BuiltModel(network_document(image_network, readout, exposition), precision).keras_model
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", jit_compile=jit_compile)
     rng = np.random.default_rng(0)
     images = rng.uniform(0, 255, (batch_size, size, size, 3)).astype(np.float32)
     labels = np.eye(10, dtype=np.float32)[rng.integers(0, 10, batch_size)]
     dataset = tf.data.Dataset.from_tensors((images, labels)).repeat().prefetch(2)
-    model.fit(dataset, steps_per_epoch=5, epochs=1, verbose=0)  # trace and warm up
+    model.fit(dataset, steps_per_epoch=3, epochs=1, verbose=0)  # trace (and compile) and warm up
     started = time.monotonic()
     model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0)
     return steps * batch_size / (time.monotonic() - started)
 
 
-def measure_in_subprocess(topology, args, precision, replicas):
-    environment = dict(os.environ, PYTHONPATH=CHECKOUT, PYRAMID_CPU_DEVICES=str(replicas))
+def measure_fit(topology, size, batch_size, steps, precision, image_root):
+    """images/s of pyramid's own training loop in this process: `fit_candidate` with its
+    controller (holdout checks, budgets, steps per execution, whatever the imported pyramid
+    does) on in-memory images, timed over one pass of `steps` batches (between the holdout
+    checks at its ends) after passes of at least FIT_WARMUP batches (tracing the one-batch
+    step, then the several-batch one)."""
+    from pyramid.config import validate_train_config
+    from pyramid.importers import keras
+    from pyramid.train import devices
+    from pyramid.train.data import TrainingData
+    from pyramid.train.fit import CandidateResult, fit_candidate
+    from pyramid.train.records import Progress, TensorBoard
+    from pyramid.train.run import build_candidate
+
+    with open(os.path.join(image_root, "points.json")) as stream:
+        points = json.load(stream)[: steps * batch_size + FIT_HOLDOUT]
+    from pyramid.train import fit
+
+    # Code without the several-batch step (a baseline) needs only the pass that traces.
+    warmup_passes = -(-FIT_WARMUP // steps) if hasattr(fit, "SINGLE_BATCH_ITERATIONS") else 1
+    config = validate_train_config({
+        "image_root": image_root, "output_directory": os.path.join(image_root, "output"),
+        "input_image_shape": [size, size, 3], "image_network_candidates": [[topology, "randomly_initialize"]],
+        "max_total_time": 1e6, "max_seconds_per_update": 1e6, "patience": 1000, "batch_size": batch_size,
+        "holdout_set_size": FIT_HOLDOUT, "precision": precision, "training_data": points,
+        # Past the check at the end of the measured pass.
+        "max_iterations": (warmup_passes + 1) * steps + 1,
+    })
+    data = TrainingData(config)
+    assert len(data.train_rows) == steps * batch_size, len(data.train_rows)
+    strategy = devices.choose_strategy()
+    keras.backend.clear_session()
+    with strategy.scope():
+        keras.utils.set_random_seed(config.seed)
+        built = build_candidate(topology, "randomly_initialize", data, config)
+        result = CandidateResult(topology, "randomly_initialize")
+        progress = Progress(topology, 1e6, lambda text: None, stream=open(os.devnull, "w"))
+        fit_candidate(built, data, config, time.monotonic() + 1e6, result, progress, TensorBoard(None))
+    seconds = {check["iteration"]: check["seconds"] for check in result.checks}
+    return steps * batch_size / (seconds[(warmup_passes + 1) * steps] - seconds[warmup_passes * steps])
+
+
+def write_throughput_images(directory, size, count):
+    """`count` noise PNGs of `size`x`size` with ten labels, and their points (once)."""
+    from PIL import Image
+
+    path = os.path.join(directory, "points.json")
+    if os.path.exists(path):
+        with open(path) as stream:
+            if len(json.load(stream)) >= count:
+                return
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(0)
+    points = []
+    for index in range(count):
+        name = "%05d.png" % index
+        Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(os.path.join(directory, name))
+        points.append({"file": name, "label": str(index % 10)})
+    with open(path, "w") as stream:
+        json.dump(points, stream)
+
+
+def run_measurement(topology, args, precision, replicas, checkout=CHECKOUT, **options):
+    """One measurement in a fresh process (device splitting must happen before TensorFlow
+    starts) that imports pyramid from `checkout`."""
+    environment = dict(os.environ, PYTHONPATH=checkout, PYRAMID_CPU_DEVICES=str(replicas))
     command = [
-        sys.executable, __file__, "--measure", topology, "--size", str(args.size),
-        "--batch-size", str(args.batch_size), "--steps", str(args.steps), "--precision", precision,
+        sys.executable, __file__, "--measure", topology, "--size", str(options.get("size", args.size)),
+        "--batch-size", str(options.get("batch_size", args.batch_size)),
+        "--steps", str(options.get("steps", args.steps)), "--precision", precision, "--checkout", checkout,
     ]
+    if options.get("fit"):
+        command += ["--fit", "--image-root", options["image_root"]]
+    if options.get("jit"):
+        command += ["--jit"]
     finished = subprocess.run(command, capture_output=True, text=True, env=environment)
     if finished.returncode != 0:
         raise RuntimeError(finished.stderr[-2000:])
     return float(finished.stdout.strip().splitlines()[-1])
 
 
-def throughput_table(args):
-    print("training throughput, images/s: input %dx%d, batch %d, %d steps, %d CPUs"
-          % (args.size, args.size, args.batch_size, args.steps, os.cpu_count()))
+def best_of(repeats, measure):
+    return max(measure() for _ in range(repeats))
+
+
+def network_table(args):
+    """Keras' `fit` alone: float32 against mixed_bfloat16, 1 against 2 replicas."""
+    print("training throughput of the network alone (Keras fit, one repeated batch), images/s: "
+          "input %dx%d, batch %d, %d steps, %d CPUs" % (args.size, args.size, args.batch_size, args.steps, os.cpu_count()))
     header = "%-16s" % "topology" + "".join("%14s" % ("%s x%d" % (p[6:] if p != "float32" else p, r)) for p, r in SETTINGS)
     header += "%12s%12s" % ("bf16/f32", "2rep/1rep")
     print(header)
     print("-" * len(header))
     for topology in args.topologies.split(","):
-        rates = [measure_in_subprocess(topology, args, precision, replicas) for precision, replicas in SETTINGS]
+        rates = [run_measurement(topology, args, precision, replicas) for precision, replicas in SETTINGS]
         row = "%-16s" % topology + "".join("%14.0f" % rate for rate in rates)
         row += "%12.2f%12.2f" % (rates[1] / rates[0], rates[2] / rates[0])
+        print(row, flush=True)
+
+
+def baseline_checkout(revision):
+    """A temporary copy of the files of `revision` of this repository (to import its pyramid)."""
+    directory = tempfile.mkdtemp(prefix="pyramid-baseline-")
+    archive = subprocess.run(["git", "-C", CHECKOUT, "archive", revision], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", directory], input=archive.stdout, check=True)
+    return directory
+
+
+def fit_loop_table(args):
+    """pyramid's training loop, this checkout against `--baseline`'s, on 1 and 2 replicas;
+    the four settings of a topology run back to back, each the best of `--repeats`."""
+    image_root = os.path.join(args.data_directory, "throughput-%d" % args.size)
+    write_throughput_images(image_root, args.size, args.steps * args.batch_size + FIT_HOLDOUT)
+    baseline = baseline_checkout(args.baseline)
+    try:
+        fit_loop_rows(args, image_root, baseline)
+    finally:
+        shutil.rmtree(baseline, ignore_errors=True)
+
+
+def fit_loop_rows(args, image_root, baseline):
+    print("training throughput of pyramid's fit loop, images/s: input %dx%d, batch %d, %d steps a pass, "
+          "precision %s, best of %d, %d CPUs; before = %s, after = this checkout"
+          % (args.size, args.size, args.batch_size, args.steps, args.precision, args.repeats, os.cpu_count(),
+             args.baseline))
+    header = "%-16s" % "topology"
+    for replicas in (1, 2):
+        header += "%12s%12s%8s" % ("before x%d" % replicas, "after x%d" % replicas, "ratio")
+    print(header)
+    print("-" * len(header))
+    for topology in args.topologies.split(","):
+        row = "%-16s" % topology
+        for replicas in (1, 2):
+            rates = [
+                best_of(args.repeats, lambda: run_measurement(
+                    topology, args, args.precision, replicas, checkout, fit=True, image_root=image_root))
+                for checkout in (baseline, CHECKOUT)
+            ]
+            row += "%12.0f%12.0f%8.2f" % (rates[0], rates[1], rates[1] / rates[0])
+        print(row, flush=True)
+
+
+def xla_table(args):
+    """The training step with and without XLA (`jit_compile`), per topology at its usual
+    input size, in float32 and mixed_bfloat16, on 1 replica."""
+    print("training throughput of the network alone, without and with XLA, images/s: batch %d, "
+          "%d steps after the compiling ones, best of %d, %d CPUs" % (args.batch_size, args.steps, args.repeats, os.cpu_count()))
+    header = "%-16s%6s" % ("topology", "size")
+    for precision in ("float32", "mixed_bfloat16"):
+        short = "f32" if precision == "float32" else "bf16"
+        header += "%11s%11s%7s" % (short, short + "+xla", "ratio")
+    print(header)
+    print("-" * len(header))
+    for topology in args.topologies.split(","):
+        size = USUAL_SIZE[topology] if args.usual_sizes else args.size
+        row = "%-16s%6d" % (topology, size)
+        for precision in ("float32", "mixed_bfloat16"):
+            rates = [best_of(args.repeats, lambda: run_measurement(topology, args, precision, 1, size=size, jit=jit))
+                     for jit in (False, True)]
+            row += "%11.1f%11.1f%7.2f" % (rates[0], rates[1], rates[1] / rates[0])
         print(row, flush=True)
 
 
@@ -167,23 +327,41 @@ def test_accuracy(model_path, image_root, points):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--throughput", action="store_true", help="pyramid's fit loop, --baseline against this checkout")
+    parser.add_argument("--network", action="store_true", help="Keras fit alone: float32/bfloat16, 1/2 replicas")
+    parser.add_argument("--xla", action="store_true", help="the training step without and with XLA")
     parser.add_argument("--fashion-mnist", action="store_true")
     parser.add_argument("--measure", metavar="TOPOLOGY", help=argparse.SUPPRESS)
-    parser.add_argument("--precision", default="float32", help=argparse.SUPPRESS)
+    parser.add_argument("--fit", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--jit", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--checkout", default=CHECKOUT, help=argparse.SUPPRESS)
+    parser.add_argument("--image-root", help=argparse.SUPPRESS)
+    parser.add_argument("--precision", default="auto", help="of --throughput (auto: what pyramid picks)")
+    parser.add_argument("--baseline", default="main", help="the git revision --throughput compares against")
     parser.add_argument("--topologies", default="simple,simple_residual,mobilenet,mobilenetv2,resnet18")
     parser.add_argument("--size", type=int, default=32)
+    parser.add_argument("--usual-sizes", action="store_true", help="--xla at each topology's usual size")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--max-total-time", type=float, default=600)
     parser.add_argument("--candidates", default="simple_residual:randomly_initialize")
     parser.add_argument("--data-directory", default="/tmp/pyramid-fashion-mnist")
     args = parser.parse_args()
 
     if args.measure:
-        print(measure(args.measure, args.size, args.batch_size, args.steps, args.precision))
+        sys.path.insert(0, args.checkout)  # the pyramid to measure
+        if args.fit:
+            rate = measure_fit(args.measure, args.size, args.batch_size, args.steps, args.precision, args.image_root)
+        else:
+            rate = measure(args.measure, args.size, args.batch_size, args.steps, args.precision, args.jit)
+        print(rate)
     elif args.throughput:
-        throughput_table(args)
+        fit_loop_table(args)
+    elif args.network:
+        network_table(args)
+    elif args.xla:
+        xla_table(args)
     elif args.fashion_mnist:
         fashion_accuracy(args)
     else:

@@ -167,8 +167,11 @@ class TrainConfig(BaseModel):
     image_augmentations: types.ImageAugmentations = []
     augmentation_ranges: types.AugmentationRanges = {}
 
-    # Precision, pretrained weights and initial models.
+    # Precision, XLA, pretrained weights and initial models.
     precision: Precision = "auto"
+    # Compile the training step with XLA: slower for every topology on this CPU
+    # (benchmarks/train.py --xla), so off unless asked for.
+    jit_compile: types.Boolean = False
     pretrained_weights_directory: nullable(WeightsDirectory) = None
     initial_model: nullable(types.InitialModel) = None
     # Object detection keys (see `_check_detection_keys`).

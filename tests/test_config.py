@@ -499,6 +499,7 @@ def test_minimal_config_gets_every_default(image_root):
         "initial_model": None,
         "pretrained_weights_directory": None,
         "precision": "auto",
+        "jit_compile": False,
         "bounding_box_anchors": None,
         "strict_boxes": None,
     }

@@ -90,10 +90,12 @@ def is_chief():
 class Agreement:
     """Makes the workers of a cluster take the same decisions.
 
-    Decisions that depend on a worker's clock (stop now, check the holdout now) or on its
-    float arithmetic (is this check better) could differ between workers, and a worker that
-    stops or checks alone leaves the others waiting for it forever in a collective. Each
-    decision is therefore summed over the cluster. On one machine this does nothing.
+    Decisions that depend on a worker's clock (stop now, check the holdout now, how many
+    batches the next execution runs) or on its float arithmetic (is this check better) could
+    differ between workers, and a worker that stops or checks alone leaves the others waiting
+    for it forever in a collective. Each decision is therefore averaged over the cluster, in
+    one collective (whose result every worker receives the same). On one machine this does
+    nothing.
     """
 
     def __init__(self):
@@ -102,18 +104,23 @@ class Agreement:
         if self.active:
 
             @tf.function
-            def total(flags):
-                each = strategy.run(lambda: tf.identity(flags))
-                return strategy.reduce(tf.distribute.ReduceOp.SUM, each, axis=None)
+            def mean(values):
+                each = strategy.run(lambda: tf.identity(values))
+                return strategy.reduce(tf.distribute.ReduceOp.MEAN, each, axis=None)
 
-            self._total = total
+            self._mean = mean
+
+    def decide(self, flags, numbers):
+        """(each flag True when it is True on any worker, each number's mean over the workers)."""
+        if not self.active:
+            return tuple(flags), tuple(numbers)
+        values = [float(flag) for flag in flags] + [float(number) for number in numbers]
+        agreed = self._mean(tf.constant(values, dtype=tf.float32)).numpy()
+        return tuple(bool(value > 0) for value in agreed[: len(flags)]), tuple(float(v) for v in agreed[len(flags):])
 
     def any(self, *flags):
         """Each flag, True when it is True on any worker."""
-        if not self.active:
-            return flags if len(flags) > 1 else flags[0]
-        summed = self._total(tf.constant([float(flag) for flag in flags])).numpy()
-        decided = tuple(bool(value > 0) for value in summed)
+        decided, _ = self.decide(flags, ())
         return decided if len(flags) > 1 else decided[0]
 
     def chief(self, flag):

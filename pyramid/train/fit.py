@@ -7,6 +7,17 @@ consecutive checks without improvement (not counted during warmup) the best weig
 are restored and the learning rate steps down to the next phase; after the last phase, or at
 the candidate's deadline, or after `max_iterations` batches, training stops. The weights
 kept are those of the single best check.
+
+The controller decides (stop? check the holdout now?) only every so many batches: as many as
+take about `DECISION_SECONDS`, measured as training goes, so that fast networks do not pay a
+clock reading and, between the workers of a cluster, a collective agreement on every batch,
+while slow ones still decide after every batch. Keras also runs the batches between two
+decisions in one call of its compiled step (`steps_per_execution`), saving its per-call
+overhead. Executions end exactly at the end of each pass (Keras shortens the last one), at
+the decisions and so at `max_iterations`. Tracing the several-batch step costs about twice
+the one-batch one, so a `fit` starts with one batch per call and switches after
+`SINGLE_BATCH_ITERATIONS`, and only when its batches are fast enough for
+`SEVERAL_BATCHES_FROM` of them to fit in `DECISION_SECONDS`; never in a cluster (collectives inside Keras' loop are untested there).
 """
 
 import itertools
@@ -19,6 +30,23 @@ import numpy as np
 from pyramid.importers import keras
 from pyramid.train.devices import Agreement
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
+
+# Seconds of training between two decisions of the controller; more batches per execution
+# barely help past this (the per-call overhead is a few hundred microseconds).
+DECISION_SECONDS = 0.25
+# At most this many batches between decisions, and at most this factor more than between the
+# last two (a misleadingly fast measurement cannot make one interval overrun by much).
+MAX_DECISION_INTERVAL = 256
+GROWTH = 4
+# Batches of a `fit` before it may switch to the several-batch step, whose tracing costs about
+# a second of CPU more here (once per `fit`), while it saves about a millisecond per batch:
+# short runs (and the tests) never pay for it; nor do batches slower than
+# DECISION_SECONDS / SEVERAL_BATCHES_FROM (30 ms), for which that millisecond is noise.
+SINGLE_BATCH_ITERATIONS = 200
+SEVERAL_BATCHES_FROM = 8
+# Tracing cannot be interrupted: switch only with more time left before the deadline than
+# this many times the first batch of the `fit` took (mostly tracing the one-batch step).
+SWITCH_TIME_MARGIN = 10
 
 # Per training method: the learning-rate factor of each phase, and whether the image
 # (convolutional) layers train in it. Starting from trained weights takes gentler steps;
@@ -46,6 +74,7 @@ class CandidateResult:
         self.metrics = None
         self.parameters = 0
         self.iterations = 0
+        self.executions = 0  # calls of Keras' compiled training step (several batches each)
         self.elapsed = 0.0
         self.time_budget = None  # seconds it was given, from its start
         self.checks = []
@@ -95,24 +124,99 @@ class TrainingController(keras.callbacks.Callback):
         self.last_check = self.started
         self.check_seconds = 0.0
         self.finished = False
+        # The controller decides (stop? check now?) after `next_decision` batches; it
+        # measures the seconds per batch since the last decision to place the next one.
+        self.next_decision = 1
+        self.interval_start = (0, self.started)  # (iterations, time) the measurement began
+        self.interval = 1  # batches between the last two decisions
+        # Keras counts the batches of each pass (epoch) from 0.
+        self.pass_start = 0
+        self.fit_start = 0  # iterations when the current `fit` began
+        self.first_batch_seconds = None  # how long its first batch took (with tracing)
+        self.several_batches = False  # whether the current `fit` runs the several-batch step
+        self.executions = 0
 
     def on_train_begin(self, logs=None):
         if not self.result.checks:
             self.check()
+        # A new `fit`, compiled afresh with one batch per execution, traces its step again:
+        # decide after its first batch, then measure from there.
+        self.fit_start = self.iterations
+        self.several_batches = False
+        self.first_batch_seconds = None
+        self.next_decision = self.capped(self.iterations + 1)
+        self.restart_interval()
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.pass_start = self.iterations
+        # Keras also puts its own steps_per_execution back after shortening the last
+        # execution of a pass.
+        self.plan_execution()
 
     def on_train_batch_end(self, batch, logs=None):
-        self.iterations += 1
+        # `batch` is the pass's index of the execution's last batch.
+        self.iterations = self.pass_start + batch + 1
+        self.executions += 1
+        if self.iterations < self.next_decision:
+            return  # nothing to decide yet: no clock, no agreement
         self.last_loss = (logs or {}).get("loss", self.last_loss)
         now = time.monotonic()
-        late, due = self.agreement.any(self.late(now), now - self.last_check >= self.config.max_seconds_per_update)
+        started_at, started = self.interval_start
+        if self.first_batch_seconds is None:
+            self.first_batch_seconds = now - started
+        (late, due), (batch_seconds,) = self.agreement.decide(
+            (self.late(now), now - self.last_check >= self.config.max_seconds_per_update),
+            ((now - started) / max(1, self.iterations - started_at),),
+        )
         if not self.out_of_budget(late) and due:
             self.check()
+        self.interval = self.batches_for(batch_seconds)
+        self.next_decision = self.capped(self.iterations + self.interval)
+        self.restart_interval()
+        self.plan_execution()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.last_loss = (logs or {}).get("loss", self.last_loss)
         if not self.model.stop_training:
             late = self.agreement.any(self.late(time.monotonic()))
             if not self.out_of_budget(late):
                 self.check()
+                self.restart_interval()  # the check is not training time
+
+    def batches_for(self, batch_seconds):
+        """Batches until the next decision, from the seconds per batch since the last one
+        (the same on every worker: `batch_seconds` is agreed on)."""
+        batches = int(DECISION_SECONDS / max(batch_seconds, 1e-9))
+        return max(1, min(batches, GROWTH * self.interval, MAX_DECISION_INTERVAL))
+
+    def capped(self, iteration):
+        max_iterations = self.config.max_iterations
+        return iteration if max_iterations is None else min(iteration, max_iterations)
+
+    def restart_interval(self):
+        self.interval_start = (self.iterations, time.monotonic())
+
+    def plan_execution(self):
+        """Make the next Keras execution end at the next decision (or the pass's end): one
+        batch per execution until the several-batch step pays (see the module's notes)."""
+        steps = max(1, self.next_decision - self.iterations)
+        if steps > 1 and not self.several_batches:
+            time_left = self.deadline - time.monotonic()
+            if (self.agreement.active or self.interval < SEVERAL_BATCHES_FROM
+                    or self.iterations - self.fit_start < SINGLE_BATCH_ITERATIONS
+                    or time_left < SWITCH_TIME_MARGIN * self.first_batch_seconds):
+                steps = 1
+            else:
+                self.switch_to_several_batches(steps)
+        self.model.steps_per_execution.assign(steps)
+
+    def switch_to_several_batches(self, steps):
+        """Replace the running `fit`'s one-batch step by Keras' several-batch one (Keras
+        builds that when steps_per_execution is above one; `fit` calls `model.train_function`
+        afresh for every execution)."""
+        self.model.steps_per_execution.assign(steps)
+        self.model.train_function = self.model.make_train_function(force=True)
+        self.several_batches = True
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
@@ -222,9 +326,10 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
     def evaluate():
         # Always through float32 weights and arithmetic: these predictions are the output.
         evaluation_model = built.evaluation_model()
-        if agreement.active:
+        if agreement.active or evaluation_model.jit_compile:
             # Keras' predict would split the holdout over the workers; every worker scores it
-            # all, calling the model directly.
+            # all, calling the model directly. Under XLA, Keras' predict would be compiled
+            # by XLA too, whose fused arithmetic is not quite sensenet's.
             outputs = predict_directly(evaluation_model, data.holdout_batches())
         else:
             outputs = evaluation_model.predict(data.holdout_batches(), verbose=0)
@@ -237,6 +342,8 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard
     )
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
+    # The worker's dense jobs pass their job settings, which have no jit_compile (no XLA).
+    jit_compile = getattr(config, "jit_compile", False)
     # One `fit` per run of phases with the same trainable layers: changing them needs a new
     # optimizer, whose step count the schedule continues from so warmup never restarts.
     for stream in itertools.count():
@@ -246,12 +353,15 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
         optimizer = training_optimizer(config, schedule, built.precision)
-        model.compile(optimizer=optimizer, loss=objective.loss(config.loss_function))
+        # One batch per execution to start with; the controller sets how many.
+        model.compile(optimizer=optimizer, loss=objective.loss(config.loss_function),
+                      steps_per_execution=1, jit_compile=jit_compile)
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         batches = data.training_batches(stream, built.document)
         model.fit(batches, epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
 
     result.iterations = controller.iterations
+    result.executions = controller.executions
     result.holdout_predictions = controller.best_predictions
     result.document = built.document_with_weights()
     return result

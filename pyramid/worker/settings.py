@@ -151,6 +151,7 @@ PYRAMID_TRAIN_ONLY = {
     "training_data": "a job's points are in cache_file or image_training_data",
     "image_network_candidates": "a job trains base_image_network with image_training_type",
     "precision": "the worker chooses the fastest precision the machine runs well",
+    "jit_compile": "the worker trains without XLA, slower on CPUs",
     "pretrained_weights_directory": "the worker reads pretrained weights from PYRAMID_WEIGHTS_DIR",
 }
 
