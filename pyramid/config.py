@@ -266,6 +266,13 @@ _ITEM_MODELS = {"training_data": TrainingPoint}  # list keys whose elements are 
 def load_train_config(path):
     """Read the JSON config at `path` and validate it; relative paths in it resolve against
     the directory of the config file.  Raises ConfigError."""
+    data = read_config_object(path)
+    return validate_train_config(data, base_dir=os.path.dirname(os.path.abspath(os.fspath(path))))
+
+
+def read_config_object(path):
+    """The JSON object in the config file at `path` (a dict), or ConfigError saying why the
+    file cannot be read, is not JSON, repeats a key or holds something else."""
     path = os.fspath(path)
     shown = quote(path, limit=None)
     try:
@@ -294,7 +301,7 @@ def load_train_config(path):
         raise ConfigError(
             "config file %s must hold a JSON object ({...}), not %s" % (shown, json_type(data))
         )
-    return validate_train_config(data, base_dir=os.path.dirname(os.path.abspath(path)))
+    return data
 
 
 def validate_train_config(data, base_dir=None, exposition=None):

@@ -12,18 +12,17 @@ small `_check_*` functions. Every problem is a one-line `ConfigError`.
 This module must not import TensorFlow: config errors are reported before TensorFlow loads.
 """
 
-import json
 import os
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ValidationError
 
-from pyramid.config import TrainConfig, validate_train_config
+from pyramid.config import TrainConfig, read_config_object, validate_train_config
 from pyramid.errors import ConfigError
 from pyramid.generate import augmentation, sources
 from pyramid.settings import types
 from pyramid.settings.messages import (
-    DuplicateKey, did_you_mean, json_type, path_text, quote, refuse_duplicate_keys, show, translate,
+    did_you_mean, json_type, path_text, quote, show, translate,
 )
 from pyramid.settings.types import STRICT, is_number, nullable
 
@@ -166,7 +165,7 @@ class Generation:
 def load_generate_config(path, replace=False):
     """Read and check the JSON config at `path`; relative paths in it resolve against its
     directory. Returns a Generation. Raises ConfigError."""
-    data = _read_json(path)
+    data = read_config_object(path)
     return validate_generate_config(data, os.path.dirname(os.path.abspath(path)), replace)
 
 
@@ -203,27 +202,6 @@ def validate_generate_config(data, base_dir=None, replace=False):
 
 # --------------------------------------------------------------------------------------------
 # Checks.
-
-
-def _read_json(path):
-    path = os.fspath(path)
-    shown = quote(path, limit=None)
-    try:
-        with open(path, encoding="utf-8-sig") as stream:
-            text = stream.read()
-    except FileNotFoundError:
-        raise ConfigError("config file %s does not exist" % shown) from None
-    except IsADirectoryError:
-        raise ConfigError("config file %s is a directory, not a JSON file" % shown) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError("cannot read config file %s: %s" % (shown, error)) from None
-    try:
-        return json.loads(text, object_pairs_hook=refuse_duplicate_keys)
-    except json.JSONDecodeError as error:
-        raise ConfigError("config file %s is not valid JSON: %s at line %d, column %d"
-                          % (shown, error.msg, error.lineno, error.colno)) from None
-    except DuplicateKey as error:
-        raise ConfigError("config file %s is not valid: %s" % (shown, error)) from None
 
 
 def _check_key_names(data):
