@@ -94,7 +94,7 @@ class Augmenter:
     def _steps(self, move):
         """[(compiles, [steps])]: the work in order (resampling first if `move`), consecutive
         steps that XLA compiles grouped so that each group compiles as one function."""
-        steps = [Move(self.geometric)] if move and self.geometric else []
+        steps = [Move(self.geometric, self.only_flips)] if move and self.geometric else []
         for step in self.augmentations:
             if isinstance(step, ColourStep):
                 if steps and isinstance(steps[-1], ColourSteps):
@@ -144,9 +144,8 @@ class Move:
 
     compiles = True
 
-    def __init__(self, geometric):
-        self.flip_axes = {step.name: step.axis for step in geometric} if all(
-            step.reverses_only for step in geometric) else None
+    def __init__(self, geometric, only_flips):
+        self.flip_axes = {step.name: step.axis for step in geometric} if only_flips else None
         self.key = ("move", None if self.flip_axes is None else tuple(sorted(self.flip_axes.items())))
 
     def __call__(self, images, drawn, inverse):
