@@ -15,7 +15,7 @@ from sklearn.datasets import load_sample_images
 
 from conftest import CHECKOUT
 from pyramid.augment import registry as settings
-from pyramid.augment.augmenter import Augmenter
+from pyramid.augment.augmenter import Augmenter, Move
 from pyramid.augment.base import Draws
 from pyramid.augment.matrices import translation
 from pyramid.augment.boxes import MIN_VISIBLE_BOX_FRACTION, transform_boxes
@@ -383,12 +383,18 @@ def tf_projective(images, inverse):
     ).numpy()
 
 
-@pytest.mark.parametrize("names", [("rotation",), ("shear", "zoom"), ("deform",), ("width_shift", "height_shift"),
-                                   ("rotation", "shear", "zoom", "deform", "horizontal_flip")])
-def test_the_compiled_resampling_equals_tensorflows_projective_transform(names):
-    """`warp`, compiled by XLA, gives TensorFlow's ImageProjectiveTransformV3 pixels."""
+@pytest.mark.parametrize("names, form", [
+    (("rotation",), "warp"), (("shear", "zoom"), "warp"), (("deform",), "warp"),
+    (("rotation", "shear", "zoom", "deform", "horizontal_flip"), "warp"),
+    (("width_shift", "height_shift"), "separable"), (("zoom",), "separable"), (("height_shift",), "separable"),
+    (("width_shift", "vertical_flip"), "separable"), (("zoom", "horizontal_flip", "vertical_flip"), "separable"),
+])
+def test_the_compiled_resampling_equals_tensorflows_projective_transform(names, form):
+    """The compiled resampling (`warp`, or a pass per axis for maps that keep x and y apart)
+    gives TensorFlow's ImageProjectiveTransformV3 pixels."""
     images = tf.constant(photo_crops(16, 40, 56, seed=24))
     augmenter = Augmenter({name: settings.default_parameter(name) * 2 for name in names}, seed=5)
+    assert Move(augmenter.geometric, augmenter.only_flips).form[0] == form
     draws = Draws(5, 2, 16)
     _, inverse = augmenter.geometry(augmenter.draw(draws, 40, 56), 40, 56)
     ours = augmenter(images, 2).numpy()

@@ -72,6 +72,8 @@ class Augmentation:
 
     # Whether `apply` compiles with XLA (static shapes, XLA kernels for every op).
     compiles = True
+    # Whether it uses the per-image mean of its input (computing it costs a pass).
+    needs_mean = False
 
     def __init__(self, name, n):
         self.name = name
@@ -83,9 +85,16 @@ class Augmentation:
 
 
 class Geometric(Augmentation):
-    # True when every map moves pixel centres onto pixel centres (flips): the batch can
-    # then be reversed instead of resampled, for the same pixels.
+    # What the maps are, so that the Augmenter resamples in the cheapest way that gives the
+    # same pixels (see resampling.py):
+    # - reverses_only: every map moves pixel centres onto pixel centres (flips): the batch
+    #   can be reversed instead of resampled;
+    # - separable_axes: when x moves with x only and y with y only, the axes the maps move
+    #   ("x", "y"); None when they mix them (rotation, shear, deform);
+    # - projective: the maps have perspective (a last row other than [0, 0, 1]).
     reverses_only = False
+    separable_axes = None
+    projective = False
 
     def matrices(self, parameters, height, width):
         """(forward, inverse): [B, 3, 3] maps from input to output and back."""
@@ -93,9 +102,6 @@ class Geometric(Augmentation):
 
 
 class ColourStep(Augmentation):
-    # Whether `affine` uses the mean of its input (computing it costs a pass otherwise).
-    needs_mean = False
-
     def affine(self, parameters, mean):
         """(scale, offset), each broadcastable to [B, 1, 1, 3], of `scale * x + offset` for
         images whose per-image, per-channel mean is `mean` [B, 1, 1, 3]."""
@@ -118,6 +124,10 @@ class Flip(Geometric):
 
     reverses_only = True
     axis = None
+
+    @property
+    def separable_axes(self):
+        return ("x",) if self.axis == 2 else ("y",)
 
     def draw(self, draws, height, width):
         return {"flip": draws.coin(self.name)}

@@ -6,6 +6,8 @@ from pyramid.importers import tf
 
 
 class Cutout(PixelStep):
+    needs_mean = True
+
     def draw(self, draws, height, width):
         box_h, box_w = round(self.n * height), round(self.n * width)
         return {

@@ -7,6 +7,8 @@ from pyramid.importers import tf
 
 
 class Deform(Geometric):
+    projective = True
+
     def draw(self, draws, height, width):
         amount = draws.uniform(self.name, 0, self.n, tail=(2,), part=2) * [width, height]
         return {

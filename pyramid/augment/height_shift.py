@@ -7,6 +7,8 @@ from pyramid.importers import tf
 
 
 class HeightShift(Geometric):
+    separable_axes = ("y",)
+
     def draw(self, draws, height, width):
         return {"shift": draws.uniform(self.name, -self.n * height, self.n * height)}
 

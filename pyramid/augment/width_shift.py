@@ -7,6 +7,8 @@ from pyramid.importers import tf
 
 
 class WidthShift(Geometric):
+    separable_axes = ("x",)
+
     def draw(self, draws, height, width):
         return {"shift": draws.uniform(self.name, -self.n * width, self.n * width)}
 

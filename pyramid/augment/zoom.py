@@ -7,6 +7,8 @@ from pyramid.importers import tf
 
 
 class Zoom(Geometric):
+    separable_axes = ("x", "y")
+
     def draw(self, draws, height, width):
         return {"scale": draws.uniform(self.name, 1 - self.n, 1 + self.n)}
 
