@@ -143,6 +143,27 @@ def test_early_stopping_steps_down_then_stops(digits_dir, tmp_path):
     assert result.metrics["accuracy"] == best["accuracy"]
 
 
+def test_phases_end_when_their_share_of_the_time_is_used(digits_dir, tmp_path):
+    """With patience that never runs out, time alone steps the learning rate down: phase 1
+    ends at half the candidate's training time, phase 2 at three quarters, and the last
+    phase trains to the deadline."""
+    image_root, points = digits_dir
+    config = training_config(
+        image_root, str(tmp_path / "out"), points, patience=1000, max_total_time=12, max_seconds_per_update=0.2,
+    )
+    result = train(config)
+    assert result.stop_reason == "time budget used"
+    phases = [check["phase"] for check in result.checks]
+    assert phases == sorted(phases) and set(phases) == {1, 2, 3}
+    total = result.checks[-1]["seconds"]  # about the controller's share: it ran to the deadline
+    for phase, share in ((1, 0.5), (2, 0.75)):
+        last = max(check["seconds"] for check in result.checks if check["phase"] == phase)
+        first_after = min(check["seconds"] for check in result.checks if check["phase"] == phase + 1)
+        # The step comes at the first check past the share (checks come every 0.2 s or so).
+        assert share * total - 1.5 <= last <= share * total + 1.5, (phase, last, total)
+        assert first_after > last
+
+
 def test_augmented_training_batches_differ_and_predictions_still_match(digits_dir, tmp_path):
     from pyramid.train.data import TrainingData
 
