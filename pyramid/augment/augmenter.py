@@ -13,7 +13,8 @@ little more than one pass over its pixels:
   multiply-add per image and channel;
 - the pixel work runs compiled by XLA, which fuses it into a few passes (about a quarter of
   the CPU time of the same ops uncompiled), except blur (per-image sizes), which runs
-  between compiled stages; the result is clipped to 0..255.
+  between compiled stages; the result is clipped to 0..255 (unless the pixels were only
+  moved, which cannot leave that range).
 
 The same seed gives the same batches whatever the parallelism, and every batch (so every
 epoch) gets fresh draws.
@@ -104,7 +105,9 @@ class Augmenter:
                     steps.append(ColourSteps([step]))
             elif not isinstance(step, Geometric):
                 steps.append(Pixels(step))
-        steps.append(Clip())
+        if any(not isinstance(step, Move) for step in steps):
+            # Moving alone blends pixels with weights that sum to one, so stays in 0..255.
+            steps.append(Clip())
         grouped = []
         for step in steps:
             joins = grouped and step.compiles and grouped[-1][0]
