@@ -345,7 +345,8 @@ def main():
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--max-total-time", type=float, default=600)
-    parser.add_argument("--candidates", default="simple_residual:randomly_initialize")
+    parser.add_argument("--candidates", default="simple:randomly_initialize,simple_residual:randomly_initialize",
+                        help="--fashion-mnist: topology:method pairs, comma separated (default: the two issue 11 names)")
     parser.add_argument("--data-directory", default="/tmp/pyramid-fashion-mnist")
     args = parser.parse_args()
 
