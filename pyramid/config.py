@@ -57,6 +57,9 @@ TRAINING_METHODS = ("randomly_initialize",) + PRETRAINED_METHODS
 INITIAL_MODEL = "initial_model"
 # "auto": the fastest the hardware runs well (see pyramid.train.devices).
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+# Where the augmentations run: in the input pipeline, on the CPU ("input"), or inside the
+# training step, on each replica's device ("device"; see pyramid.train.step_augmentation).
+AUGMENTATION_PLACEMENTS = ("input", "device")
 # YOLO networks: their branches (3 anchors each); sensenet needs a square input, and the
 # coarsest branch's grid must divide it.
 YOLO_BRANCHES = {"tinyyolov4": 2, "yolov4": 3}
@@ -86,6 +89,7 @@ Candidates = types.described(list[types.Pair], "a non-empty list of [topology, m
 TotalTime = types.number(gt=0)
 Objective = types.one_of(OBJECTIVE_TYPES)
 Precision = types.one_of(PRECISIONS)
+AugmentationPlacement = types.one_of(AUGMENTATION_PLACEMENTS)
 WeightsDirectory = types.described(
     str, "a non-empty string (a directory of <network>_weights_<version>.h5 files)", min_length=1
 )
@@ -166,6 +170,9 @@ class TrainConfig(BaseModel):
     # `augmentations` property below says which ones are active, with which parameter.
     image_augmentations: types.ImageAugmentations = []
     augmentation_ranges: types.AugmentationRanges = {}
+    # "device": the training step augments on the GPUs, the CPU only decodes (not for
+    # object detection, see `_check_augmentation_placement`).
+    augmentation_placement: AugmentationPlacement = "input"
 
     # Precision, XLA, pretrained weights and initial models.
     precision: Precision = "auto"
@@ -328,6 +335,7 @@ def validate_train_config(data, base_dir=None, exposition=None):
     _check_candidates(config, objective)
     _check_optimizer_settings(config)
     _check_augmentations(config)
+    _check_augmentation_placement(config, objective)
     base_dir = os.path.abspath(base_dir if base_dir is not None else os.getcwd())
     image_root = _check_image_root(config, base_dir)
     output_directory = _check_output_directory(config, base_dir)
@@ -664,6 +672,27 @@ def _check_augmentations(config):
                     "%s: %s is not allowed; expected a number from 0 to %g or null"
                     % (path_text(["augmentation_ranges", name]), show(value), largest)
                 )
+
+
+def _check_augmentation_placement(config, objective):
+    """No "device" placement for object detection: its boxes move with the images, and its
+    training targets are built from the moved boxes, both in the input pipeline. Nor with
+    jit_compile and blur: XLA then compiles the whole step, and blur's per-image sizes
+    cannot be compiled."""
+    if config.augmentation_placement != "device":
+        return
+    if objective == DETECTION:
+        raise ConfigError(
+            'augmentation_placement: "device" is not allowed for object detection: the boxes '
+            "must move with the images and the training targets are built from the moved boxes, "
+            'in the input pipeline; use "input" or remove the key'
+        )
+    if config.jit_compile and "blur" in config.augmentations:
+        raise ConfigError(
+            'augmentation_placement: "device" is not allowed with jit_compile true and the blur '
+            "augmentation: XLA would compile the augmentation with the training step, and blur's "
+            'per-image sizes cannot be compiled; use "input", jit_compile false, or no blur'
+        )
 
 
 def _augmentation_name(key, name):

@@ -500,6 +500,7 @@ def test_minimal_config_gets_every_default(image_root):
         "pretrained_weights_directory": None,
         "precision": "auto",
         "jit_compile": False,
+        "augmentation_placement": "input",
         "bounding_box_anchors": None,
         "strict_boxes": None,
     }

@@ -80,6 +80,8 @@ def test_defaults_and_zero_meaning_default():
     ({"max_total_time": 10}, 'unknown key "max_total_time"; it is a pyramid_train config key'),
     ({"training_data": []}, 'unknown key "training_data"; it is a pyramid_train config key'),
     ({"image_network_candidates": []}, 'unknown key "image_network_candidates"; it is a pyramid_train'),
+    ({"augmentation_placement": "device"}, 'unknown key "augmentation_placement"; it is a pyramid_train '
+                                            "config key (the worker augments in its input pipeline)"),
     ({"iou_threshold": 0.5}, 'unknown key "iou_threshold"; it is not a job document key'),
     ({"objective_type": "triplet"}, 'objective_type: "triplet" is not allowed; expected one of categorical, '
                                      "numeric, bounding_box, or null"),

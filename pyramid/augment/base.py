@@ -27,20 +27,29 @@ STREAMS = {name: index for index, name in enumerate(registry.NAMES)}
 
 
 class Draws:
-    """Per-image random numbers of one batch, a separate stateless stream per purpose."""
+    """Per-image random numbers of one batch, a separate stateless stream per purpose.
+
+    The numbers are the same compiled by XLA or not, so that an XLA-compiled training step
+    (augmentation_placement "device" with jit_compile) draws what the input pipeline draws:
+    every op names its algorithm, Philox (TensorFlow's default, "auto_select", is Philox on
+    CPUs and GPUs but Threefry under XLA), and uniform floats are made from Philox's 32-bit
+    words by `unit_floats` (XLA's own float conversion takes other bits of the word)."""
 
     def __init__(self, seed, batch_index, batch_size):
         base = tf.constant([seed, 0], tf.int64)
-        self.key = tf.random.experimental.stateless_fold_in(base, tf.cast(batch_index, tf.int64))
+        self.key = tf.random.experimental.stateless_fold_in(base, tf.cast(batch_index, tf.int64), alg="philox")
         self.batch_size = batch_size
 
     def seed(self, name, part):
         """The stateless seed of stream `name`, part `part` (0..15)."""
-        return tf.random.experimental.stateless_fold_in(self.key, STREAMS[name] * 16 + part)
+        return tf.random.experimental.stateless_fold_in(self.key, STREAMS[name] * 16 + part, alg="philox")
 
     def uniform(self, name, low, high, tail=(), part=0):
         shape = tf.concat([[self.batch_size], tf.constant(tail, tf.int32)], axis=0)
-        return tf.random.stateless_uniform(shape, self.seed(name, part), minval=low, maxval=high)
+        bits = tf.random.stateless_uniform(shape, self.seed(name, part), minval=None, maxval=None,
+                                           dtype=tf.uint32, alg="philox")
+        low, high = tf.cast(low, tf.float32), tf.cast(high, tf.float32)
+        return unit_floats(bits) * (high - low) + low
 
     def coin(self, name, tail=(), part=15):
         """True with probability 0.5, per image (or per image and `tail`)."""
@@ -61,6 +70,13 @@ class Draws:
         radius = tf.sqrt(-2.0 * tf.math.log((high + 0.5) / 65536.0))
         angle = (2 * math.pi / 65536.0) * (low + 0.5)
         return tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=-1)
+
+
+def unit_floats(bits):
+    """Floats in [0, 1) from uint32 random words, as TensorFlow's uniform kernel makes them
+    on CPUs and GPUs: the low 23 bits as the mantissa of a number in [1, 2), minus 1."""
+    mantissa = tf.bitwise.bitwise_or(tf.bitwise.bitwise_and(bits, 0x7FFFFF), 0x3F800000)
+    return tf.bitcast(mantissa, tf.float32) - 1.0
 
 
 class Augmentation:

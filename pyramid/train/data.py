@@ -2,7 +2,8 @@
 
 Training batches are made for the tf.distribute strategy in scope: under several replicas
 each worker's input pipeline reads, decodes and augments only its replicas' share of every
-global batch (`pyramid.train.distributed_input`).
+global batch (`pyramid.train.distributed_input`). With `augmentation_placement` "device"
+the pipeline does not augment: the training step does (`pyramid.train.step_augmentation`).
 """
 
 import numpy as np
@@ -56,15 +57,32 @@ class TrainingData:
     def in_memory(self):
         return isinstance(self.images, MemoryImages)
 
-    def augmented_batches(self, stream=0, to_keras=None, share=None):
+    @property
+    def augments_in_step(self):
+        """Whether the training step augments the batches (`augmentation_placement` "device",
+        with augmentations), the input pipeline only reading and batching them."""
+        return self.config.augmentation_placement == "device" and bool(self.config.augmentations)
+
+    def augmenter(self, stream=0):
+        """The Augmenter of batch stream `stream`."""
+        return Augmenter(self.config.augmentations, stream_seed(self.augmentation_seed, stream))
+
+    def step_augmenter(self, stream=0):
+        """The Augmenter the training step applies to the batches of `stream`, or None when
+        the input pipeline augments them (or there is nothing to augment)."""
+        return self.augmenter(stream) if self.augments_in_step else None
+
+    def augmented_batches(self, stream=0, to_keras=None, share=None, augment=True):
         """Endless augmented training batches, as dicts (see `pyramid.data.datasets`) or as
         `to_keras` makes them; each `stream` number draws its own order. With a `share`
-        (a `distributed_input.Share`), one input pipeline's per-replica batches."""
+        (a `distributed_input.Share`), one input pipeline's per-replica batches. `augment`
+        False: the same batches not augmented."""
         balance = self.objective.balance_ids() if self.config.balance_objective else None
-        augmenter = Augmenter(self.config.augmentations, stream_seed(self.augmentation_seed, stream))
+        augmenter = self.augmenter(stream) if augment else None
         batch_size = self.config.batch_size
         if share is not None:
-            augmenter, batch_size = share.numbered(augmenter), share.per_replica_batch
+            augmenter = share.numbered(augmenter) if augmenter is not None else None
+            batch_size = share.per_replica_batch
         return training_dataset(
             self.images, self.row_values, self.weights, self.train_rows,
             batch_size, stream_seed(self.config.seed, stream), balance, augmenter, to_keras,
@@ -74,11 +92,13 @@ class TrainingData:
     def training_batches(self, stream=0, document=None):
         """Keras' (inputs, targets, weights) batches for training the network of `document`,
         distributed over the replicas of the strategy in scope (each worker reading only its
-        share); the images they hold are counted in `images_read`."""
+        share), augmented unless the training step augments them (`step_augmenter`); the
+        images they hold are counted in `images_read`."""
         to_keras = self.images_read.counting(self.objective.keras_batches(document))
+        augment = not self.augments_in_step
         return distributed_batches(
             tf.distribute.get_strategy(), self.config.batch_size,
-            lambda share: self.augmented_batches(stream, to_keras, share),
+            lambda share: self.augmented_batches(stream, to_keras, share, augment),
         )
 
     def holdout_batches(self):

@@ -38,6 +38,7 @@ import numpy as np
 from pyramid.importers import keras
 from pyramid.train.devices import Agreement
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
+from pyramid.train.step_augmentation import training_model
 
 # Seconds of training between two decisions of the controller; more batches per execution
 # barely help past this (the per-call overhead is a few hundred microseconds).
@@ -378,13 +379,16 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         for layer in built.body_layers:
             layer.trainable = controller.trainable[controller.phase]
         schedule.step_offset.assign(controller.iterations)
+        # A new optimizer, so a step counter from 0, like the stream's batch numbers: under
+        # augmentation_placement "device" the step augments by that counter.
         optimizer = training_optimizer(config, schedule, built.precision)
+        trainer = training_model(model, data.step_augmenter(stream))
         # One batch per execution to start with; the controller sets how many.
-        model.compile(optimizer=optimizer, loss=objective.loss(config.loss_function),
-                      steps_per_execution=1, jit_compile=jit_compile)
+        trainer.compile(optimizer=optimizer, loss=objective.loss(config.loss_function),
+                        steps_per_execution=1, jit_compile=jit_compile)
         # A new stream of batches for each fit, so that no batch order or draw repeats.
         batches = data.training_batches(stream, built.document)
-        model.fit(batches, epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
+        trainer.fit(batches, epochs=2**31 - 1, steps_per_epoch=steps_per_pass, callbacks=[controller], verbose=0)
 
     result.iterations = controller.iterations
     result.executions = controller.executions

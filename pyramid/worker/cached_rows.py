@@ -115,6 +115,10 @@ class CachedRows:
             stream_seed(self.settings.seed, stream), balance, self.settings.mixup_alpha,
         )
 
+    def step_augmenter(self, stream=0):
+        """None: rows of numbers are never augmented."""
+        return None
+
     def holdout_batches(self):
         return row_batches.evaluation_batches(self.columns.features, self.holdout_rows, EVALUATION_BATCH)
 

@@ -47,7 +47,8 @@ SHARED_KEYS = tuple(
     key for key in TrainConfig.model_fields
     if key not in ("training_data", "image_root", "input_image_shape", "output_directory",
                    "image_network_candidates", "max_total_time", "balance_objective",
-                   "precision", "jit_compile", "pretrained_weights_directory")
+                   "precision", "jit_compile", "augmentation_placement",
+                   "pretrained_weights_directory")
 )
 
 

@@ -152,6 +152,7 @@ PYRAMID_TRAIN_ONLY = {
     "image_network_candidates": "a job trains base_image_network with image_training_type",
     "precision": "the worker chooses the fastest precision the machine runs well",
     "jit_compile": "the worker trains without XLA, slower on CPUs",
+    "augmentation_placement": "the worker augments in its input pipeline",
     "pretrained_weights_directory": "the worker reads pretrained weights from PYRAMID_WEIGHTS_DIR",
 }
 
