@@ -24,14 +24,13 @@ pipeline that reads no files, so it shards by data, after all the work (measured
 workers on localhost: each read 1.18 times the images the run trained on, against 0.57 here,
 the excess being the batches read ahead when training stopped).
 
-Under MirroredStrategy there is one pipeline either way and each image is read once: Keras
-splits the plain dataset's global batches into per-replica ones (`experimental_distribute_
-dataset`), the function form makes per-replica batches directly. The function form is used
-there too, so that one machine with R devices and R workers of one device train on the same
-batches, and because it is no slower: 39 training steps of `simple` on 96x96 images streamed
-from disk, batch 32, two logical CPU devices, took 16.4 s against Keras' 16.9 s (means of 7
-and 6 interleaved runs in one process, machine load 8-10, spread +-30%;
-`benchmarks/distributed_input.py` measures both).
+Under MirroredStrategy (the devices of one machine) each replica gets a pipeline of its
+own, which reads only that replica's rows and feeds its device (`input_options`; see there
+for why not one pipeline split over the devices), so each image is still read once, and one
+machine with R devices and R workers of one device train on the same batches. That is no
+slower: 1,535 against 1,538 training images/s for `simple` at 32x32 on two logical CPU
+devices (`benchmarks/train.py --throughput`). Under MultiWorkerMirroredStrategy each
+worker has one pipeline for its replicas.
 
 With one replica, or a global batch that the replicas cannot split evenly (Keras then
 splits it unevenly, every pipeline reading all of it), the plain dataset is used.
@@ -107,7 +106,28 @@ def distributed_batches(strategy, global_batch, make_batches):
     replicas = strategy.num_replicas_in_sync
     if replicas == 1 or global_batch % replicas:
         return make_batches(None)
-    return strategy.distribute_datasets_from_function(lambda context: make_batches(Share.of(context, global_batch)))
+    return strategy.distribute_datasets_from_function(
+        lambda context: make_batches(Share.of(context, global_batch)), options=input_options(strategy)
+    )
+
+
+def input_options(strategy):
+    """One pipeline per replica under MirroredStrategy (one machine's devices), each feeding
+    its device directly; tf.distribute's default elsewhere (a pipeline per worker).
+
+    The default on one machine, one pipeline split over the devices by a multi-device
+    iterator, wraps each device's share in a dataset of its own whose tf.data autotuning
+    thread does not wake when the iterator is cancelled: deleting the iterator at the end of
+    every `fit` waited for that thread's timer, up to a minute (17 s typically here, 70 s
+    once; found with gdb: the main thread in `~RootDataset::Iterator`, waiting for
+    `Model::OptimizeLoop`). Per-replica pipelines are our own datasets, autotuning off.
+    """
+    if isinstance(strategy, tf.distribute.MirroredStrategy):
+        return tf.distribute.InputOptions(
+            experimental_fetch_to_device=False,
+            experimental_replication_mode=tf.distribute.InputReplicationMode.PER_REPLICA,
+        )
+    return None
 
 
 class ImagesRead:
