@@ -92,7 +92,7 @@ def test_two_replicas_stop_at_their_deadline(tmp_path):
     """Training on two devices ends with its time budget: deleting the input iterator at the
     end of `fit` used to wait for a tf.data thread's timer, up to a minute past the deadline
     (in five runs of eight of the bundled example on a 30 s budget, by 17 s; the old code
-    failed this test in one run of three, the new one passed it in seven of seven)."""
+    failed this test in one run of three; the new one has not waited in six runs)."""
     from conftest import CHECKOUT
 
     example = os.path.join(CHECKOUT, "examples", "digits")
