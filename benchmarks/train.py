@@ -291,7 +291,7 @@ def fashion_accuracy(args):
         "learning_rate": 0.002,
         "holdout_set_size": 2000,
         "patience": 6,
-        "image_augmentations": ["horizontal_flip"],
+        "image_augmentations": args.augmentations.split(",") if args.augmentations else [],
         "training_data": train,
     }
     config_path = os.path.join(args.data_directory, "config.json")
@@ -347,6 +347,8 @@ def main():
     parser.add_argument("--max-total-time", type=float, default=600)
     parser.add_argument("--candidates", default="simple:randomly_initialize,simple_residual:randomly_initialize",
                         help="--fashion-mnist: topology:method pairs, comma separated (default: the two issue 11 names)")
+    parser.add_argument("--augmentations", default="horizontal_flip",
+                        help="--fashion-mnist: image_augmentations, comma separated")
     parser.add_argument("--data-directory", default="/tmp/pyramid-fashion-mnist")
     args = parser.parse_args()
 
