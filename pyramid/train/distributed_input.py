@@ -116,11 +116,12 @@ def input_options(strategy):
     its device directly; tf.distribute's default elsewhere (a pipeline per worker).
 
     The default on one machine, one pipeline split over the devices by a multi-device
-    iterator, wraps each device's share in a dataset of its own whose tf.data autotuning
-    thread does not wake when the iterator is cancelled: deleting the iterator at the end of
-    every `fit` waited for that thread's timer, up to a minute (17 s typically here, 70 s
-    once; found with gdb: the main thread in `~RootDataset::Iterator`, waiting for
-    `Model::OptimizeLoop`). Per-replica pipelines are our own datasets, autotuning off.
+    iterator, wraps each device's share in a dataset of its own, with tf.data's autotuning
+    on. Deleting that iterator at the end of a `fit` often waited up to a minute (17 s
+    typically here, 70 s once; gdb showed the main thread in `~RootDataset::Iterator`,
+    waiting for an autotuning thread, `Model::OptimizeLoop`, in a timed wait; a bare
+    pipeline of numbers did not reproduce it, so the trigger inside TensorFlow is not pinned
+    down). Per-replica pipelines are our own datasets, autotuning off, and have not waited.
     """
     if isinstance(strategy, tf.distribute.MirroredStrategy):
         return tf.distribute.InputOptions(
