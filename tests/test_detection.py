@@ -64,8 +64,9 @@ def test_the_written_detector_is_sensenets(trained):
 
 
 # (score threshold, IoU threshold, fewest detections over the holdout): the barely trained
-# network may find nothing at sensenet's default 0.5.
-@pytest.mark.parametrize("score, iou, fewest", [(0.5, 0.5, 0), (0.05, 0.3, 1), (0.005, 0.6, 1)])
+# network may find nothing at sensenet's default 0.5, and how many it finds just above 0.05
+# hangs on float rounding in its 40 steps (the per-axis zoom and flip left none there).
+@pytest.mark.parametrize("score, iou, fewest", [(0.5, 0.5, 0), (0.02, 0.3, 1), (0.005, 0.6, 1)])
 def test_sensenet_detects_what_pyramid_detects(trained, score, iou, fewest):
     from sensenet.models.wrappers import create_model
 
