@@ -88,6 +88,7 @@ def test_two_replicas_train_the_example(digits_dir, tmp_path, precision):
     assert trained == 40 * 16 and trained <= read <= trained + LOOKAHEAD_IMAGES, (read, trained)
 
 
+@pytest.mark.slow  # 40 s: a 30 s budget is what shows the wait
 def test_two_replicas_stop_at_their_deadline(tmp_path):
     """Training on two devices ends with its time budget: deleting the input iterator at the
     end of `fit` used to wait for a tf.data thread's timer, up to a minute past the deadline
