@@ -294,6 +294,8 @@ def fashion_accuracy(args):
         "image_augmentations": args.augmentations.split(",") if args.augmentations else [],
         "training_data": train,
     }
+    if args.weight_averaging is not None:
+        config["weight_averaging"] = args.weight_averaging
     config_path = os.path.join(args.data_directory, "config.json")
     with open(config_path, "w") as stream:
         json.dump(config, stream)
@@ -349,6 +351,8 @@ def main():
                         help="--fashion-mnist: topology:method pairs, comma separated (default: the two issue 11 names)")
     parser.add_argument("--augmentations", default="horizontal_flip",
                         help="--fashion-mnist: image_augmentations, comma separated")
+    parser.add_argument("--weight-averaging", type=float,
+                        help="--fashion-mnist: the config's weight_averaging (default: pyramid's)")
     parser.add_argument("--data-directory", default="/tmp/pyramid-fashion-mnist")
     args = parser.parse_args()
 

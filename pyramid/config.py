@@ -148,6 +148,9 @@ class TrainConfig(BaseModel):
     max_seconds_per_update: types.SecondsPerUpdate = 16.0
     seed: types.Seed = 42
     label_smoothing_factor: types.LabelSmoothing = 0.0
+    # The momentum of the moving average of the weights that checks judge and the output
+    # keeps (`pyramid.train.weight_averaging`); 0 judges the weights of the last batch.
+    weight_averaging: types.WeightAveraging = 0.999
     cheat_on_validation: types.Boolean = False
     max_iterations: nullable(types.MaxIterations) = None
     layers: nullable(types.Layers) = None

@@ -110,6 +110,8 @@ BAD_CONFIGS = [
     ("seed", {"seed": 2**31}, ["seed: 2147483648", "0 to 2147483647"]),
     ("label_smoothing_factor", {"label_smoothing_factor": 0.6},
      ["label_smoothing_factor: 0.6", "0 to 0.5"]),
+    ("weight_averaging", {"weight_averaging": 1},
+     ["weight_averaging: 1", "a number from 0 up to but not including 1"]),
     ("cheat_on_validation", {"cheat_on_validation": "yes"},
      ['cheat_on_validation: "yes"', "true or false"]),
     ("max_iterations", {"max_iterations": 0}, ["max_iterations: 0", ">= 1, or null"]),
@@ -501,6 +503,7 @@ def test_minimal_config_gets_every_default(image_root):
         "precision": "auto",
         "jit_compile": False,
         "augmentation_placement": "input",
+        "weight_averaging": 0.999,
         "bounding_box_anchors": None,
         "strict_boxes": None,
     }

@@ -121,6 +121,7 @@ Patience = integer(1, 8192)
 SecondsPerUpdate = number(gt=0)
 Seed = integer(0, MAX_SEED)
 LabelSmoothing = number(ge=0, le=0.5)
+WeightAveraging = number(ge=0, lt=1)
 MaxIterations = integer(1)
 Layers = described(list[Layer], 'a non-empty list of layer objects, each with a string "type"',
                    min_length=1)

@@ -8,6 +8,10 @@ are restored and the learning rate steps down to the next phase; after the last 
 the candidate's deadline, or after `max_iterations` batches, training stops. The weights
 kept are those of the single best check.
 
+Checks judge, and the best check keeps, the moving average of the weights that the optimizer
+updates after every batch (`weight_averaging`, see `pyramid.train.weight_averaging`); the
+next phase starts from the best averaged weights, and the average restarts there.
+
 A phase also ends when it has used its share of the candidate's time (`PHASE_ENDS`): when
 time, not patience, is what limits training, the lower learning rates still get their turn.
 Without it a network still improving at the higher rate would spend its whole budget there,
@@ -28,6 +32,7 @@ the one-batch one, so a `fit` starts with one batch per call and switches after
 `SEVERAL_BATCHES_FROM` of them to fit in `DECISION_SECONDS`; never in a cluster (collectives inside Keras' loop are untested there).
 """
 
+import contextlib
 import itertools
 import math
 import os
@@ -39,6 +44,7 @@ from pyramid.importers import keras
 from pyramid.train.devices import Agreement
 from pyramid.train.optimizers import PhasedWarmupSchedule, make_optimizer
 from pyramid.train.step_augmentation import training_model
+from pyramid.train.weight_averaging import WeightAveraging
 
 # Seconds of training between two decisions of the controller; more batches per execution
 # barely help past this (the per-call overhead is a few hundred microseconds).
@@ -115,8 +121,10 @@ class CandidateResult:
 class TrainingController(keras.callbacks.Callback):
     """Checks the holdout, keeps the best weights, steps the phases down, enforces budgets."""
 
-    def __init__(self, evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard):
+    def __init__(self, evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard,
+                 averaging=None):
         super().__init__()
+        self.averaging = averaging
         self.agreement = agreement
         self._supports_tf_logs = True  # our batch hook needs no logs: skip their conversion
         self.evaluate = evaluate
@@ -258,13 +266,15 @@ class TrainingController(keras.callbacks.Callback):
 
     def check(self):
         began = time.monotonic()
-        metrics, predictions = self.evaluate()
+        with self.averaged():
+            metrics, predictions = self.evaluate()
+            improved = self.agreement.chief(self.objective.is_better(metrics, self.result.metrics))
+            if improved:
+                self.best_weights = self.model.get_weights()
         self.last_check = time.monotonic()
         self.check_seconds = self.last_check - began
-        improved = self.agreement.chief(self.objective.is_better(metrics, self.result.metrics))
         if improved:
             self.result.metrics = metrics
-            self.best_weights = self.model.get_weights()
             self.best_predictions = predictions
             self.failures = 0
         elif self.iterations >= self.config.learning_rate_warmup_iterations:
@@ -275,6 +285,11 @@ class TrainingController(keras.callbacks.Callback):
             self.next_phase("%d checks without improvement" % self.failures)
         elif self.phase_time_used():
             self.next_phase("its share of the time used")
+
+    def averaged(self):
+        if self.averaging is None:
+            return contextlib.nullcontext()
+        return self.averaging.averaged(self.model)
 
     def phase_time_used(self):
         """Whether the phase, not the last, has trained past its share of the candidate's
@@ -294,6 +309,8 @@ class TrainingController(keras.callbacks.Callback):
             self.stop("holdout stopped improving")
             return
         self.model.set_weights(self.best_weights)
+        if self.averaging is not None:
+            self.averaging.restart(self.model)
         self.schedule.phase_factor.assign(self.phases[self.phase])
         self.progress.line(
             "  phase %d (%s): learning rate x%g from the best weights so far%s"
@@ -334,12 +351,15 @@ def predict_directly(model, batches):
     return np.concatenate([batch.numpy() for batch in outputs])
 
 
-def training_optimizer(config, learning_rate, precision):
-    """The config's optimizer; under mixed_float16 wrapped in dynamic loss scaling (float16
-    gradients underflow without it; bfloat16 has float32's range)."""
-    optimizer = make_optimizer(config, learning_rate)
+def training_optimizer(config, learning_rate, precision, averaging=None):
+    """The config's optimizer, keeping `averaging`'s average of the weights when given;
+    under mixed_float16 wrapped in dynamic loss scaling (float16 gradients underflow without
+    it; bfloat16 has float32's range)."""
+    optimizer = make_optimizer(config, learning_rate, averaging)
     if precision == "mixed_float16":
         optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
+    if averaging is not None:
+        averaging.bind(optimizer)
     return optimizer
 
 
@@ -365,8 +385,11 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         return metrics, predictions
 
     plan = training_plan(result.method)
+    # The worker's dense jobs pass their job settings, which have no weight_averaging.
+    momentum = getattr(config, "weight_averaging", 0.0)
+    averaging = WeightAveraging(momentum) if momentum else None
     controller = TrainingController(
-        evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard
+        evaluate, agreement, objective, schedule, plan, config, deadline, result, progress, tensorboard, averaging
     )
     steps_per_pass = max(1, math.ceil(len(data.train_rows) / config.batch_size))
     # The worker's dense jobs pass their job settings, which have no jit_compile (no XLA).
@@ -381,7 +404,7 @@ def fit_candidate(built, data, config, deadline, result, progress, tensorboard):
         schedule.step_offset.assign(controller.iterations)
         # A new optimizer, so a step counter from 0, like the stream's batch numbers: under
         # augmentation_placement "device" the step augments by that counter.
-        optimizer = training_optimizer(config, schedule, built.precision)
+        optimizer = training_optimizer(config, schedule, built.precision, averaging)
         trainer = training_model(model, data.step_augmenter(stream))
         # One batch per execution to start with; the controller sets how many.
         trainer.compile(optimizer=optimizer, loss=objective.loss(config.loss_function),

@@ -4,14 +4,18 @@ from pyramid.importers import keras, tf
 from pyramid.train import optimizer_settings
 
 
-def make_optimizer(config, learning_rate):
+def make_optimizer(config, learning_rate, averaging=None):
     """The optimizer named by `config.descent_algorithm`, driven by `learning_rate`, built
-    from its row of `optimizer_settings.OPTIMIZERS`."""
+    from its row of `optimizer_settings.OPTIMIZERS`; keeping `averaging`'s moving average
+    of the weights (a `WeightAveraging`) when one is given."""
     name = config.descent_algorithm
     given = {key: getattr(config, key) for key in optimizer_settings.SETTING_NAMES}
     arguments = optimizer_settings.keras_arguments(name, given)
     optimizer_class = getattr(keras.optimizers, optimizer_settings.OPTIMIZERS[name].keras_class)
-    return optimizer_class(learning_rate, **arguments)
+    if averaging is None:
+        return optimizer_class(learning_rate, **arguments)
+    optimizer_class = averaging.optimizer_class(optimizer_class)
+    return optimizer_class(learning_rate, **arguments, **averaging.optimizer_arguments())
 
 
 class PhasedWarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
