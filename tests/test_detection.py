@@ -233,6 +233,7 @@ def test_detectors_train_in_mixed_precision_and_stay_float32_outside(tmp_path, p
     assert np.all(np.isfinite(np.array(head["kernel"])))
 
 
+@pytest.mark.slow  # 64 s; the default run trains classifiers on two replicas (test_devices)
 def test_a_detector_trains_on_two_replicas(tmp_path):
     from test_commands import run
 
@@ -245,6 +246,7 @@ def test_a_detector_trains_on_two_replicas(tmp_path):
     assert read(tmp_path / "out", "final_model.json")["iterations"] == 6
 
 
+@pytest.mark.slow  # 40 s; the default run continues classifiers from initial models
 def test_a_detector_continues_from_its_initial_model(trained, tmp_path):
     output, earlier = trained
     config = example_config(tmp_path / "again", max_iterations=2,

@@ -32,7 +32,9 @@ def images_read(stdout):
     return [(int(read), int(trained)) for read, trained in found]
 
 
-@pytest.mark.parametrize("precision", ["mixed_bfloat16", "mixed_float16"])
+# mixed_float16 takes 32 s on this CPU (no float16 units); test_only_mixed_float16_scales_the_loss
+# still trains a few float16 steps in the default run.
+@pytest.mark.parametrize("precision", ["mixed_bfloat16", pytest.param("mixed_float16", marks=pytest.mark.slow)])
 def test_mixed_precision_trains_and_keeps_sensenet_parity(digits_dir, tmp_path, precision, capsys):
     image_root, points = digits_dir
     output = str(tmp_path / "out")
@@ -69,7 +71,7 @@ def test_only_mixed_float16_scales_the_loss(digits_dir, tmp_path, precision):
     assert np.all(np.isfinite(losses)) and losses[-1] < losses[0] / 2
 
 
-@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("precision", ["float32", pytest.param("mixed_bfloat16", marks=pytest.mark.slow)])
 def test_two_replicas_train_the_example(digits_dir, tmp_path, precision):
     image_root, points = digits_dir
     output = str(tmp_path / "out")
