@@ -19,10 +19,7 @@ def small_model():
 
 
 def averaged_sgd(averaging, base=None, rate=0.1):
-    base = base or keras.optimizers.SGD
-    optimizer = averaging.optimizer_class(base)(rate, **averaging.optimizer_arguments())
-    averaging.bind(optimizer)
-    return optimizer
+    return averaging.build(base or keras.optimizers.SGD, rate)
 
 
 def test_the_average_follows_each_step_with_the_momentum_of_its_step_count():

@@ -358,8 +358,6 @@ def training_optimizer(config, learning_rate, precision, averaging=None):
     optimizer = make_optimizer(config, learning_rate, averaging)
     if precision == "mixed_float16":
         optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
-    if averaging is not None:
-        averaging.bind(optimizer)
     return optimizer
 
 

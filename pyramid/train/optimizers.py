@@ -14,8 +14,7 @@ def make_optimizer(config, learning_rate, averaging=None):
     optimizer_class = getattr(keras.optimizers, optimizer_settings.OPTIMIZERS[name].keras_class)
     if averaging is None:
         return optimizer_class(learning_rate, **arguments)
-    optimizer_class = averaging.optimizer_class(optimizer_class)
-    return optimizer_class(learning_rate, **arguments, **averaging.optimizer_arguments())
+    return averaging.build(optimizer_class, learning_rate, **arguments)
 
 
 class PhasedWarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):

@@ -36,19 +36,16 @@ class WeightAveraging:
         self.start = tf.Variable(0, trainable=False, dtype=tf.int64, name="averaging_start")
         self.optimizer = None
 
-    def optimizer_arguments(self):
-        """What the optimizer's constructor needs to keep the average."""
-        return {"use_ema": True, "ema_momentum": self.maximum}
-
-    def optimizer_class(self, base):
-        return _averaging_class(base)
-
-    def bind(self, optimizer):
-        """Follow `optimizer` (new, its step count at 0), made by `optimizer_class`."""
-        inner = getattr(optimizer, "inner_optimizer", optimizer)  # under loss scaling
-        inner.averaging = self
-        self.optimizer = inner
+    def build(self, optimizer_class, learning_rate, **arguments):
+        """A new `optimizer_class` (a tf-keras optimizer class) that keeps the average, its
+        step count at 0; the average follows it from now on."""
+        optimizer = _averaging_class(optimizer_class)(
+            learning_rate, use_ema=True, ema_momentum=self.maximum, **arguments
+        )
+        optimizer.averaging = self
+        self.optimizer = optimizer
         self.start.assign(0)
+        return optimizer
 
     def momentum(self, step):
         """The momentum of the update after the optimizer's step `step` (counted from 0)."""
