@@ -64,7 +64,7 @@ def measure(args):
         batch["image"].numpy()
     pixels_mb = len(paths) * size[0] * size[1] * 3 / 2**20
     print(json.dumps({"checkout": os.path.dirname(os.path.dirname(os.path.abspath(datasets.__file__))),
-                      "pixels_mb": pixels_mb, "tensorflow_mb": tensorflow_mb, "listed_mb": listed_mb,
+                      "images": len(paths), "pixels_mb": pixels_mb, "tensorflow_mb": tensorflow_mb, "listed_mb": listed_mb,
                       "peak_after_decoding_mb": after_decoding, "peak_mb": peak_mb()}))
 
 
@@ -109,7 +109,7 @@ def main():
         result = run(checkout, args)
         ratio = (result["peak_mb"] - result["listed_mb"]) / result["pixels_mb"]
         print("| %s | %d | %.0f | %.0f | %.0f | %.0f | %.2f |" % (
-            label, args.count, result["pixels_mb"], result["tensorflow_mb"],
+            label, result["images"], result["pixels_mb"], result["tensorflow_mb"],
             result["listed_mb"] - result["tensorflow_mb"], result["peak_mb"], ratio), flush=True)
 
 

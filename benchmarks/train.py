@@ -21,8 +21,9 @@ topology's usual input size with --usual-sizes:
     python benchmarks/train.py --network --size 32 --batch-size 32 --steps 60
     python benchmarks/train.py --xla --usual-sizes --topologies mobilenet,resnet18 --batch-size 16 --steps 3
 
-Accuracy: writes Fashion-MNIST (Debian package dataset-fashion-mnist) as 32x32 RGB PNGs
-once, trains with pyramid_train for --max-total-time seconds, and reports the accuracy of
+Accuracy: writes Fashion-MNIST (Debian package dataset-fashion-mnist) as RGB PNGs once
+(32x32, resized bilinearly from the data's 28x28, or at --fashion-size, 28 for the files as
+they are), trains with pyramid_train for --max-total-time seconds, and reports the accuracy of
 the written final_model.json, run by sensenet, on the 10,000 test images.
 
     python benchmarks/train.py --fashion-mnist --max-total-time 600
@@ -256,8 +257,9 @@ def read_idx(name, offset):
         return np.frombuffer(stream.read(), np.uint8, offset=offset)
 
 
-def write_fashion_images(directory):
-    """PNG files of the training and test sets (once); returns (train points, test points)."""
+def write_fashion_images(directory, size):
+    """PNG files of the training and test sets at `size` x `size` (once); returns (train
+    points, test points)."""
     from PIL import Image
 
     sets = {}
@@ -270,7 +272,10 @@ def write_fashion_images(directory):
             path = os.path.join(directory, name)
             if not os.path.exists(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                Image.fromarray(pixels, "L").resize((32, 32), Image.BILINEAR).convert("RGB").save(path)
+                image = Image.fromarray(pixels, "L")
+                if size != 28:
+                    image = image.resize((size, size), Image.BILINEAR)
+                image.convert("RGB").save(path)
             points.append({"file": name, "label": FASHION_CLASSES[label]})
         sets[part] = points
     return sets["train"], sets["test"]
@@ -279,12 +284,13 @@ def write_fashion_images(directory):
 def fashion_accuracy(args):
     if not os.path.isdir(FASHION):
         sys.exit("Fashion-MNIST is missing: apt-get install dataset-fashion-mnist")
-    train, test = write_fashion_images(args.data_directory)
-    output = os.path.join(args.data_directory, "output")
+    directory = args.data_directory or fashion_directory(args.fashion_size)
+    train, test = write_fashion_images(directory, args.fashion_size)
+    output = os.path.join(directory, "output")
     config = {
-        "image_root": args.data_directory,
+        "image_root": directory,
         "output_directory": output,
-        "input_image_shape": [32, 32, 3],
+        "input_image_shape": [args.fashion_size, args.fashion_size, 3],
         "image_network_candidates": [pair.split(":") for pair in args.candidates.split(",")],
         "max_total_time": args.max_total_time,
         "batch_size": 64,
@@ -296,7 +302,7 @@ def fashion_accuracy(args):
     }
     if args.weight_averaging is not None:
         config["weight_averaging"] = args.weight_averaging
-    config_path = os.path.join(args.data_directory, "config.json")
+    config_path = os.path.join(directory, "config.json")
     with open(config_path, "w") as stream:
         json.dump(config, stream)
 
@@ -304,9 +310,14 @@ def fashion_accuracy(args):
     subprocess.run([sys.executable, "-m", "pyramid.commands.train", config_path], check=True,
                    env=dict(os.environ, PYTHONPATH=CHECKOUT))
     wall = time.monotonic() - started
-    accuracy = test_accuracy(os.path.join(output, "final_model.json"), args.data_directory, test)
-    print("Fashion-MNIST: max_total_time %gs, wall %.0fs, test accuracy %.4f on %d images"
-          % (args.max_total_time, wall, accuracy, len(test)))
+    accuracy = test_accuracy(os.path.join(output, "final_model.json"), directory, test)
+    print("Fashion-MNIST at %dx%d: max_total_time %gs, wall %.0fs, test accuracy %.4f on %d images"
+          % (args.fashion_size, args.fashion_size, args.max_total_time, wall, accuracy, len(test)))
+
+
+def fashion_directory(size):
+    """Where the images of `size` are written: one directory per size."""
+    return "/tmp/pyramid-fashion-mnist" + ("" if size == 32 else "-%d" % size)
 
 
 def test_accuracy(model_path, image_root, points):
@@ -353,7 +364,10 @@ def main():
                         help="--fashion-mnist: image_augmentations, comma separated")
     parser.add_argument("--weight-averaging", type=float,
                         help="--fashion-mnist: the config's weight_averaging (default: pyramid's)")
-    parser.add_argument("--data-directory", default="/tmp/pyramid-fashion-mnist")
+    parser.add_argument("--fashion-size", type=int, default=32,
+                        help="--fashion-mnist: the images' (and the networks' input) side; 28 is the data's own")
+    parser.add_argument("--data-directory",
+                        help="--fashion-mnist: where its images go (default /tmp/pyramid-fashion-mnist, -SIZE appended but for 32)")
     args = parser.parse_args()
 
     if args.measure:
