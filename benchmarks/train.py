@@ -27,6 +27,7 @@ they are), trains with pyramid_train for --max-total-time seconds, and reports t
 the written final_model.json, run by sensenet, on the 10,000 test images.
 
     python benchmarks/train.py --fashion-mnist --max-total-time 600
+    python benchmarks/train.py --fashion-mnist --set label_smoothing_factor=0.1 --set batch_size=128
 """
 
 import argparse
@@ -302,6 +303,9 @@ def fashion_accuracy(args):
     }
     if args.weight_averaging is not None:
         config["weight_averaging"] = args.weight_averaging
+    for setting in args.set:
+        key, _, value = setting.partition("=")
+        config[key] = json.loads(value)
     config_path = os.path.join(directory, "config.json")
     with open(config_path, "w") as stream:
         json.dump(config, stream)
@@ -364,6 +368,8 @@ def main():
                         help="--fashion-mnist: image_augmentations, comma separated")
     parser.add_argument("--weight-averaging", type=float,
                         help="--fashion-mnist: the config's weight_averaging (default: pyramid's)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+                        help="--fashion-mnist: a config key's value, e.g. label_smoothing_factor=0.1 (repeatable)")
     parser.add_argument("--fashion-size", type=int, default=32,
                         help="--fashion-mnist: the images' (and the networks' input) side; 28 is the data's own")
     parser.add_argument("--data-directory",
