@@ -301,8 +301,6 @@ def fashion_accuracy(args):
         "image_augmentations": args.augmentations.split(",") if args.augmentations else [],
         "training_data": train,
     }
-    if args.weight_averaging is not None:
-        config["weight_averaging"] = args.weight_averaging
     for setting in args.set:
         key, _, value = setting.partition("=")
         config[key] = json.loads(value)
@@ -366,8 +364,6 @@ def main():
                         help="--fashion-mnist: topology:method pairs, comma separated (default: the two issue 11 names)")
     parser.add_argument("--augmentations", default="horizontal_flip",
                         help="--fashion-mnist: image_augmentations, comma separated")
-    parser.add_argument("--weight-averaging", type=float,
-                        help="--fashion-mnist: the config's weight_averaging (default: pyramid's)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
                         help="--fashion-mnist: a config key's value, e.g. label_smoothing_factor=0.1 (repeatable)")
     parser.add_argument("--fashion-size", type=int, default=32,
