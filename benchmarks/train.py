@@ -46,6 +46,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 CHECKOUT = os.path.dirname(HERE)
 sys.path.insert(0, CHECKOUT)  # this checkout's pyramid, wherever the script is run from
 FASHION = "/usr/share/datasets/fashion-mnist/"
+FASHION_SIDE = 28  # pixels a side of Fashion-MNIST's images as published
 FASHION_CLASSES = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "boot")
 SETTINGS = (("float32", 1), ("mixed_bfloat16", 1), ("float32", 2), ("mixed_bfloat16", 2))
 # Holdout rows of the fit-loop measurement: few, so that its checks take little of the time.
@@ -265,7 +266,7 @@ def write_fashion_images(directory, size):
 
     sets = {}
     for part, prefix in (("train", "train"), ("test", "t10k")):
-        images = read_idx("%s-images-idx3-ubyte.gz" % prefix, 16).reshape(-1, 28, 28)
+        images = read_idx("%s-images-idx3-ubyte.gz" % prefix, 16).reshape(-1, FASHION_SIDE, FASHION_SIDE)
         labels = read_idx("%s-labels-idx1-ubyte.gz" % prefix, 8)
         points = []
         for index, (pixels, label) in enumerate(zip(images, labels)):
@@ -274,7 +275,7 @@ def write_fashion_images(directory, size):
             if not os.path.exists(path):
                 os.makedirs(os.path.dirname(path), exist_ok=True)
                 image = Image.fromarray(pixels, "L")
-                if size != 28:
+                if size != FASHION_SIDE:
                     image = image.resize((size, size), Image.BILINEAR)
                 image.convert("RGB").save(path)
             points.append({"file": name, "label": FASHION_CLASSES[label]})
@@ -301,9 +302,7 @@ def fashion_accuracy(args):
         "image_augmentations": args.augmentations.split(",") if args.augmentations else [],
         "training_data": train,
     }
-    for setting in args.set:
-        key, _, value = setting.partition("=")
-        config[key] = json.loads(value)
+    config.update(args.set)
     config_path = os.path.join(directory, "config.json")
     with open(config_path, "w") as stream:
         json.dump(config, stream)
@@ -315,6 +314,14 @@ def fashion_accuracy(args):
     accuracy = test_accuracy(os.path.join(output, "final_model.json"), directory, test)
     print("Fashion-MNIST at %dx%d: max_total_time %gs, wall %.0fs, test accuracy %.4f on %d images"
           % (args.fashion_size, args.fashion_size, args.max_total_time, wall, accuracy, len(test)))
+
+
+def config_setting(text):
+    """--set's KEY=JSON as (key, value); argparse reports a ValueError as a usage error."""
+    key, equals, value = text.partition("=")
+    if not key or not equals:
+        raise ValueError(text)
+    return key, json.loads(value)
 
 
 def fashion_directory(size):
@@ -364,7 +371,7 @@ def main():
                         help="--fashion-mnist: topology:method pairs, comma separated (default: the two issue 11 names)")
     parser.add_argument("--augmentations", default="horizontal_flip",
                         help="--fashion-mnist: image_augmentations, comma separated")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON", type=config_setting,
                         help="--fashion-mnist: a config key's value, e.g. label_smoothing_factor=0.1 (repeatable)")
     parser.add_argument("--fashion-size", type=int, default=32,
                         help="--fashion-mnist: the images' (and the networks' input) side; 28 is the data's own")
